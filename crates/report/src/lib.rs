@@ -1,0 +1,103 @@
+//! `sc-report`: turns semcon's results into pictures and files a person reads.
+//!
+//! [`ImageGrid`] lays images (CHW `u8` or `[0,1]` f32, 1 or 3 channels) and
+//! masks out in a captioned grid and writes it as a PNG; used for data
+//! previews and before/after pictures of perturbations. Every file is written
+//! to a temporary name and renamed ([`write_atomic`]), so an interrupted run
+//! never leaves a torn file.
+//!
+//! ```
+//! use sc_report::ImageGrid;
+//!
+//! let mut grid = ImageGrid::new(2, 2);
+//! let red = [255u8; 16].iter().chain(&[0u8; 32]).copied().collect::<Vec<u8>>();
+//! grid.push_u8(&red, [3, 4, 4], "red")?;
+//! grid.push_mask(&[1, 0, 0, 1], 2, 2, "mask")?;
+//! let img = grid.render();
+//! assert!(img.width() >= 2 * 8);
+//! # Ok::<(), sc_report::Error>(())
+//! ```
+
+mod font;
+mod grid;
+
+pub use font::{draw_text, text_height, text_width};
+pub use grid::ImageGrid;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Errors of `sc-report`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image could not be encoded.
+    #[error("{path}: cannot encode image: {source}")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    /// Input that does not describe an image.
+    #[error("invalid image {what}: {problem}")]
+    InvalidImage { what: String, problem: String },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, so readers see either the old file or the whole new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.txt");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        // A directory in the way gives an error naming the path, not a panic.
+        std::fs::create_dir_all(dir.path().join("d")).unwrap();
+        let e = write_atomic(&dir.path().join("d"), b"x").unwrap_err();
+        assert!(e.to_string().contains("d"));
+    }
+}
