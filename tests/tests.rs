@@ -1,1 +1,37 @@
+//! Integration tests: `sc-bench` run as a user runs it.
 
+mod cli_data;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `sc-bench` with `args`.
+pub fn sc_bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sc-bench"))
+        .args(args)
+        .output()
+        .expect("sc-bench runs")
+}
+
+/// stdout parsed as one JSON object; panics with stderr on failure.
+pub fn json_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "sc-bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+/// `../shared/data` beside the checkout, or `None` (with a message) when absent.
+pub fn shared_data() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipping: ../shared/data not found");
+        None
+    }
+}

@@ -52,7 +52,7 @@ use std::sync::Arc;
 pub const DEFAULT_IMAGE_SIZE: usize = 224;
 
 /// Options of [`load_folder`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FolderOptions {
     /// Resize the shorter side of every image to this size and centre-crop
     /// a square. `None` keeps same-sized images as they are and uses
@@ -506,23 +506,23 @@ mod tests {
         assert_eq!(test.image(0).unwrap(), [5; 6]);
 
         mkdir(&d.join("val/c"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("`c`") && err.contains("train"), "{err}");
         std::fs::remove_dir(d.join("val/c")).unwrap();
 
         mkdir(&d.join("train/c"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("`c`") && err.contains("val"), "{err}");
         gray(3, 2, |_, _| 0).save(d.join("train/c/1.png")).unwrap();
         mkdir(&d.join("val/c"));
         assert_eq!(load_folder(d, &opts(None)).unwrap().classes(), ["a", "b", "c"]);
 
         mkdir(&d.join("test/a"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("both val/ and test/"), "{err}");
         std::fs::remove_dir_all(d.join("test")).unwrap();
         mkdir(&d.join("extra"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("`extra/`"), "{err}");
     }
 
@@ -542,7 +542,7 @@ mod tests {
         mkdir(&d.join("x"));
         mkdir(&d.join("y"));
         gray(1, 1, |_, _| 3).save(d.join("y/1.png")).unwrap();
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("class folder holds no image") && err.contains('x'), "{err}");
     }
 
@@ -550,7 +550,7 @@ mod tests {
     fn flat_or_missing_folders_are_explained() {
         let tmp = TempDir::new().unwrap();
         gray(1, 1, |_, _| 0).save(tmp.path().join("a.png")).unwrap();
-        let err = load_folder(tmp.path(), &opts(None)).unwrap_err().to_string();
+        let err = load_folder(tmp.path(), &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("no class folders"), "{err}");
         let err = load_folder(&tmp.path().join("nope"), &opts(None)).unwrap_err();
         assert!(matches!(err, Error::Missing { .. }), "{err}");
@@ -634,7 +634,7 @@ mod tests {
         mkdir(&d.join("a"));
         gray(2, 2, |_, _| 0).save(d.join("a/1.png")).unwrap();
         std::fs::write(d.join("a/2.jpg"), b"\xff\xd8\xff garbage").unwrap();
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("2.jpg: cannot decode"), "{err}");
 
         // A valid header with a truncated body fails at decoding time.
@@ -643,7 +643,7 @@ mod tests {
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         std::fs::write(d.join("a/2.jpg"), &png[..png.len() / 2]).unwrap();
-        let err = load_folder(d, &opts(Some(2))).unwrap_err().to_string();
+        let err = load_folder(d, &opts(Some(2))).unwrap_err().to_string(); eprintln!("MSG {err}");
         assert!(err.contains("2.jpg: cannot decode"), "{err}");
     }
 
@@ -693,12 +693,20 @@ mod tests {
         assert_eq!(set.len(), 10);
         assert_eq!(set.image_shape(), [3, 64, 64]);
         assert_eq!(set.label_counts(), [4, 3, 3]);
-        // The grayscale JPEG (first file of class0) is replicated to RGB.
-        let g = set.image(0).unwrap();
+        // The grayscale JPEG is replicated to RGB, and is the only image
+        // whose three planes are equal.
         let plane = 64 * 64;
-        assert_eq!(g[..plane], g[plane..2 * plane]);
-        assert_eq!(g[..plane], g[2 * plane..]);
-        assert!(g[..plane].iter().any(|&v| v != g[0]), "not a blank image");
+        let is_gray = |i: usize| {
+            let g = set.image(i).unwrap();
+            g[..plane] == g[plane..2 * plane] && g[..plane] == g[2 * plane..]
+        };
+        let mut class0: Vec<&OsStr> = picked.iter().step_by(3).map(|p| p.file_name().unwrap()).collect();
+        class0.sort();
+        let at = class0.iter().position(|n| *n == gray[0].file_name().unwrap()).unwrap();
+        assert!(is_gray(at), "image {at} is not gray");
+        assert_eq!((0..10).filter(|&i| is_gray(i)).count(), 1);
+        let g = &set.image(at).unwrap()[..plane];
+        assert!(g.iter().any(|&v| v != g[0]), "blank image");
     }
 
     #[test]

@@ -170,7 +170,12 @@ fn load_split(dir: &Path, prefix: &str, classes: &Arc<[String]>) -> Result<Optio
         ));
     }
     let labels = label_bytes.into_iter().map(u32::from).collect();
-    Ok(Some(ImageSet::new(pixels, [1, rows, cols], labels, classes.clone())?))
+    Ok(Some(ImageSet::new(
+        pixels,
+        [1, rows, cols],
+        labels,
+        classes.clone(),
+    )?))
 }
 
 fn find_idx(dir: &Path, prefix: &str, kind: &str, ndims: usize) -> Option<PathBuf> {
@@ -250,7 +255,8 @@ fn truncated(path: &Path, declared: usize, found: usize) -> Error {
 }
 
 fn parse_header(path: &Path, header: &[u8], magic: u32, ndims: usize) -> Result<Vec<usize>> {
-    let word = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let word =
+        |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     if header.len() < 4 {
         return Err(Error::format(
             path,
@@ -341,7 +347,9 @@ pub(crate) mod tests {
     }
 
     fn pattern(len: usize, salt: usize) -> Vec<u8> {
-        (0..len).map(|i| ((i * 31 + salt * 7) % 251) as u8).collect()
+        (0..len)
+            .map(|i| ((i * 31 + salt * 7) % 251) as u8)
+            .collect()
     }
 
     fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {
@@ -360,9 +368,25 @@ pub(crate) mod tests {
             let train_lb: Vec<u8> = (0..n_train as u8).map(|i| i % 10).collect();
             let test_lb = vec![9, 0, 4];
             let p = |f: &str| dir.path().join(format!("{f}{ext}"));
-            write_idx_images(&p(&format!("train-images{sep}idx3-ubyte")), &train_px, n_train, rows, cols, gzip).unwrap();
+            write_idx_images(
+                &p(&format!("train-images{sep}idx3-ubyte")),
+                &train_px,
+                n_train,
+                rows,
+                cols,
+                gzip,
+            )
+            .unwrap();
             write_idx_labels(&p(&format!("train-labels{sep}idx1-ubyte")), &train_lb, gzip).unwrap();
-            write_idx_images(&p(&format!("t10k-images{sep}idx3-ubyte")), &test_px, n_test, rows, cols, gzip).unwrap();
+            write_idx_images(
+                &p(&format!("t10k-images{sep}idx3-ubyte")),
+                &test_px,
+                n_test,
+                rows,
+                cols,
+                gzip,
+            )
+            .unwrap();
             write_idx_labels(&p(&format!("t10k-labels{sep}idx1-ubyte")), &test_lb, gzip).unwrap();
             let bytes = fs::read(p(&format!("t10k-labels{sep}idx1-ubyte"))).unwrap();
             assert_eq!(bytes.starts_with(&GZIP_MAGIC), gzip);
@@ -373,7 +397,10 @@ pub(crate) mod tests {
             let test = ds.test.as_ref().unwrap();
             assert_eq!(train.image_shape(), [1, rows, cols]);
             assert_eq!(train.pixels(), &train_px[..]);
-            assert_eq!(train.labels(), &train_lb.iter().map(|&l| l as u32).collect::<Vec<_>>()[..]);
+            assert_eq!(
+                train.labels(),
+                &train_lb.iter().map(|&l| l as u32).collect::<Vec<_>>()[..]
+            );
             assert_eq!(test.pixels(), &test_px[..]);
             assert_eq!(test.labels(), &[9, 0, 4]);
             assert_eq!(ds.classes(), &mnist_classes()[..]);
@@ -400,14 +427,25 @@ pub(crate) mod tests {
             fs::read(&path).unwrap(),
             [0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
         );
-        assert_eq!(read_idx_images(&path).unwrap(), (vec![1, 2, 3, 4, 5, 6], 1, 2, 3));
+        assert_eq!(
+            read_idx_images(&path).unwrap(),
+            (vec![1, 2, 3, 4, 5, 6], 1, 2, 3)
+        );
         assert!(write_idx_images(&path, &[1, 2, 3], 1, 2, 3, false).is_err());
     }
 
     #[test]
     fn test_only_directory_has_no_train_split() {
         let dir = TempDir::new().unwrap();
-        write_idx_images(&dir.path().join("t10k-images-idx3-ubyte.gz"), &[0; 8], 2, 2, 2, true).unwrap();
+        write_idx_images(
+            &dir.path().join("t10k-images-idx3-ubyte.gz"),
+            &[0; 8],
+            2,
+            2,
+            2,
+            true,
+        )
+        .unwrap();
         write_idx_labels(&dir.path().join("t10k-labels-idx1-ubyte.gz"), &[1, 2], true).unwrap();
         let ds = load_idx_dir(dir.path(), "fashion", fashion_mnist_classes()).unwrap();
         assert!(ds.train.is_none());
@@ -434,18 +472,27 @@ pub(crate) mod tests {
             };
             let short = write("short-images", &bytes[..bytes.len() - 5]);
             let msg = err_text(read_idx_images(&short));
-            assert!(msg.contains("short-images") && msg.contains("truncated"), "{msg}");
+            assert!(
+                msg.contains("short-images") && msg.contains("truncated"),
+                "{msg}"
+            );
             assert!(msg.contains("expected 18 bytes of data, found 13"), "{msg}");
 
             let header_only = write("header-cut", &bytes[..9]);
             let msg = err_text(read_idx_images(&header_only));
-            assert!(msg.contains("header-cut") && msg.contains("truncated"), "{msg}");
+            assert!(
+                msg.contains("header-cut") && msg.contains("truncated"),
+                "{msg}"
+            );
 
             let mut long = bytes.clone();
             long.extend_from_slice(&[7, 7]);
             let long = write("long-images", &long);
             let msg = err_text(read_idx_images(&long));
-            assert!(msg.contains("long-images") && msg.contains("trailing"), "{msg}");
+            assert!(
+                msg.contains("long-images") && msg.contains("trailing"),
+                "{msg}"
+            );
         }
         // A gzip stream cut in the middle.
         let gz = dir.path().join("cut.gz");
@@ -453,7 +500,10 @@ pub(crate) mod tests {
         let bytes = fs::read(&gz).unwrap();
         fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
         let msg = err_text(read_idx_images(&gz));
-        assert!(msg.contains("cut.gz") && (msg.contains("truncated") || msg.contains("gzip")), "{msg}");
+        assert!(
+            msg.contains("cut.gz") && (msg.contains("truncated") || msg.contains("gzip")),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -462,8 +512,14 @@ pub(crate) mod tests {
         let labels = dir.path().join("labels-not-images");
         write_idx_labels(&labels, &[1, 2], false).unwrap();
         let msg = err_text(read_idx_images(&labels));
-        assert!(msg.contains("labels-not-images") && msg.contains("wrong magic"), "{msg}");
-        assert!(msg.contains("0x00000801") && msg.contains("0x00000803"), "{msg}");
+        assert!(
+            msg.contains("labels-not-images") && msg.contains("wrong magic"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("0x00000801") && msg.contains("0x00000803"),
+            "{msg}"
+        );
         let junk = dir.path().join("junk");
         fs::write(&junk, b"hello world").unwrap();
         let msg = err_text(read_idx_labels(&junk));
@@ -481,7 +537,10 @@ pub(crate) mod tests {
         bytes.extend_from_slice(&[1, 2, 3]);
         fs::write(&path, &bytes).unwrap();
         let msg = err_text(read_idx_images(&path));
-        assert!(msg.contains("huge") && (msg.contains("absurd") || msg.contains("truncated")), "{msg}");
+        assert!(
+            msg.contains("huge") && (msg.contains("absurd") || msg.contains("truncated")),
+            "{msg}"
+        );
         // Within range but far larger than the data: truncated, for raw and gzip.
         let mut big = vec![0, 0, 8, 3];
         for d in [60_000u32, 1000, 1000] {
@@ -503,26 +562,55 @@ pub(crate) mod tests {
         assert!(matches!(err, Error::Missing { .. }));
         assert!(err.to_string().contains("t10k-images-idx3-ubyte"), "{err}");
 
-        write_idx_images(&dir.path().join("train-images-idx3-ubyte"), &[0; 12], 3, 2, 2, false).unwrap();
+        write_idx_images(
+            &dir.path().join("train-images-idx3-ubyte"),
+            &[0; 12],
+            3,
+            2,
+            2,
+            false,
+        )
+        .unwrap();
         let err = load_idx_dir(dir.path(), "x", mnist_classes()).unwrap_err();
         assert!(matches!(err, Error::Missing { .. }));
         assert!(err.to_string().contains("train-labels-idx1-ubyte"), "{err}");
 
-        write_idx_labels(&dir.path().join("train-labels-idx1-ubyte.gz"), &[0, 1], true).unwrap();
+        write_idx_labels(
+            &dir.path().join("train-labels-idx1-ubyte.gz"),
+            &[0, 1],
+            true,
+        )
+        .unwrap();
         let err = load_idx_dir(dir.path(), "x", mnist_classes()).unwrap_err();
         assert!(matches!(err, Error::Mismatch { .. }));
         let msg = err.to_string();
-        assert!(msg.contains("train-images-idx3-ubyte") && msg.contains("train-labels-idx1-ubyte.gz"), "{msg}");
+        assert!(
+            msg.contains("train-images-idx3-ubyte") && msg.contains("train-labels-idx1-ubyte.gz"),
+            "{msg}"
+        );
         assert!(msg.contains("3 images but 2 labels"), "{msg}");
 
-        write_idx_labels(&dir.path().join("train-labels-idx1-ubyte.gz"), &[0, 1, 10], true).unwrap();
+        write_idx_labels(
+            &dir.path().join("train-labels-idx1-ubyte.gz"),
+            &[0, 1, 10],
+            true,
+        )
+        .unwrap();
         let err = load_idx_dir(dir.path(), "x", mnist_classes()).unwrap_err();
         assert!(matches!(err, Error::Format { .. }));
         let msg = err.to_string();
-        assert!(msg.contains("train-labels-idx1-ubyte.gz") && msg.contains("label 10"), "{msg}");
+        assert!(
+            msg.contains("train-labels-idx1-ubyte.gz") && msg.contains("label 10"),
+            "{msg}"
+        );
 
         let only_labels = TempDir::new().unwrap();
-        write_idx_labels(&only_labels.path().join("t10k-labels-idx1-ubyte"), &[0], false).unwrap();
+        write_idx_labels(
+            &only_labels.path().join("t10k-labels-idx1-ubyte"),
+            &[0],
+            false,
+        )
+        .unwrap();
         let err = load_idx_dir(only_labels.path(), "x", mnist_classes()).unwrap_err();
         assert!(matches!(err, Error::Missing { .. }));
         assert!(err.to_string().contains("t10k-images-idx3-ubyte"), "{err}");
@@ -541,12 +629,19 @@ pub(crate) mod tests {
         let mut checked = 0;
         for entry in fs::read_dir(samples).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_suffix(".png")) else {
+            let Some(rest) = name
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(".png"))
+            else {
                 continue;
             };
             let (i, label) = rest.split_once('_').unwrap();
             let (i, label): (usize, u32) = (i.parse().unwrap(), label.parse().unwrap());
-            assert_eq!(set.image(i).unwrap(), &png_gray(&samples.join(&name))[..], "{name}");
+            assert_eq!(
+                set.image(i).unwrap(),
+                &png_gray(&samples.join(&name))[..],
+                "{name}"
+            );
             assert_eq!(set.labels()[i], label, "{name}");
             checked += 1;
         }
@@ -577,7 +672,12 @@ pub(crate) mod tests {
     #[test]
     fn real_fashion_mnist() {
         let Some(data) = shared_data() else { return };
-        let ds = load_idx_dir(&data.join("fashion-mnist"), "fashion-mnist", fashion_mnist_classes()).unwrap();
+        let ds = load_idx_dir(
+            &data.join("fashion-mnist"),
+            "fashion-mnist",
+            fashion_mnist_classes(),
+        )
+        .unwrap();
         assert!(ds.train.is_none());
         let test = ds.test.as_ref().unwrap();
         assert_eq!(test.len(), 10_000);
@@ -585,7 +685,8 @@ pub(crate) mod tests {
         assert_eq!(label_counts(test), [1000; 10]);
         assert_eq!(ds.classes()[9], "Ankle boot");
         check_against_pngs(test, &data.join("foolbox-samples"), "fashionMNIST_");
-        let extra = read_idx_labels(&data.join("fashion-mnist/extra/train-labels-idx1-ubyte.gz")).unwrap();
+        let extra =
+            read_idx_labels(&data.join("fashion-mnist/extra/train-labels-idx1-ubyte.gz")).unwrap();
         assert_eq!(extra.len(), 60_000);
     }
 

@@ -1,1 +1,64 @@
-fn main(){}
+//! `sc-bench`: the command line of semcon. It parses arguments and composes
+//! the library crates; the science lives in the crates.
+//!
+//! Every subcommand takes `--json`: one JSON object on stdout, human text on
+//! stderr. Bad input exits non-zero with a one-line error.
+
+mod data;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sc-bench", version, about = "Semantic continuity of image classifiers: data, perturbations, models, attacks, probes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, preview and download data sets.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
+}
+
+/// Where human-readable text goes: stderr when stdout carries JSON.
+pub struct Out {
+    json: bool,
+}
+
+impl Out {
+    pub fn new(json: bool) -> Self {
+        Out { json }
+    }
+
+    /// Prints a line of human text.
+    pub fn say(&self, line: impl std::fmt::Display) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// Prints the JSON result when `--json` was given.
+    pub fn json(&self, value: &serde_json::Value) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data { command } => data::run(command),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
