@@ -75,7 +75,11 @@ impl Digest {
         if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::arg(
                 "digest",
-                format!("{} digest {:?} is not {len} hex digits", self.algorithm(), self.hex()),
+                format!(
+                    "{} digest {:?} is not {len} hex digits",
+                    self.algorithm(),
+                    self.hex()
+                ),
             ));
         }
         Ok(make(hex))
@@ -223,16 +227,48 @@ type Entry = (&'static str, &'static str, Option<&'static str>);
 
 fn registry(name: &str) -> Option<(&'static str, &'static [Entry])> {
     const MNIST: &[Entry] = &[
-        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", None),
-        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", None),
-        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", None),
-        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", None),
+        (
+            "train-images-idx3-ubyte.gz",
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            None,
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            None,
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            "9fb629c4189551a2d022fa330f9573f3",
+            None,
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+            None,
+        ),
     ];
     const FASHION: &[Entry] = &[
-        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", None),
-        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", None),
-        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", None),
-        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", None),
+        (
+            "train-images-idx3-ubyte.gz",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            None,
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            None,
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            "bef4ecab320f06d8554ea6380940ec79",
+            None,
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+            None,
+        ),
     ];
     const CIFAR10: &[Entry] = &[(
         "cifar-10-binary.tar.gz",
@@ -250,7 +286,10 @@ fn registry(name: &str) -> Option<(&'static str, &'static [Entry])> {
     ];
     Some(match name {
         "mnist" => ("https://ossci-datasets.s3.amazonaws.com/mnist/", MNIST),
-        "fashion-mnist" => ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", FASHION),
+        "fashion-mnist" => (
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            FASHION,
+        ),
         "cifar10" => ("https://www.cs.toronto.edu/~kriz/", CIFAR10),
         "cifar100" => ("https://www.cs.toronto.edu/~kriz/", CIFAR100),
         "svhn" => ("http://ufldl.stanford.edu/housenumbers/", SVHN),
@@ -301,7 +340,12 @@ pub fn fetch_file(
     digest: &Digest,
     progress: &mut dyn Progress,
 ) -> Result<FetchedFile> {
-    let bad_dest = || Error::arg("destination", format!("{} is not a file path", dest.display()));
+    let bad_dest = || {
+        Error::arg(
+            "destination",
+            format!("{} is not a file path", dest.display()),
+        )
+    };
     let file_name = dest
         .file_name()
         .and_then(|n| n.to_str())
@@ -342,7 +386,11 @@ pub fn fetch_files(
         };
         plan.push((f, url, digest));
     }
-    if let Some(name) = opts.sha256.keys().find(|n| !files.iter().any(|f| &f.file_name == *n)) {
+    if let Some(name) = opts
+        .sha256
+        .keys()
+        .find(|n| !files.iter().any(|f| &f.file_name == *n))
+    {
         let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
         return Err(Error::arg(
             "sha256",
@@ -378,7 +426,10 @@ fn check_file_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::arg("file name", format!("{name:?} is not a plain file name")))
+        Err(Error::arg(
+            "file name",
+            format!("{name:?} is not a plain file name"),
+        ))
     }
 }
 
@@ -629,9 +680,7 @@ fn transfer(
                     .and_then(|v| v.to_str().ok())
                     .and_then(content_range);
                 match range {
-                    Some((first, total)) if first == have => {
-                        total.or(length.map(|l| have + l))
-                    }
+                    Some((first, total)) if first == have => total.or(length.map(|l| have + l)),
                     _ if !restarted => {
                         restarted = true;
                         remove_part(part)?;
@@ -660,7 +709,11 @@ fn transfer(
             }
             s => {
                 let e = download_error(url, format!("HTTP status {s}"));
-                return Err(if s >= 500 { Failure::Retry(e) } else { Failure::Fatal(e) });
+                return Err(if s >= 500 {
+                    Failure::Retry(e)
+                } else {
+                    Failure::Fatal(e)
+                });
             }
         };
 
@@ -804,7 +857,10 @@ fn unpack_tar_gz(archive: &Path, dir: &Path, top: &str, replace: bool) -> Result
     let result = unpack_into(archive, &staging, top).and_then(|()| {
         let unpacked = staging.join(top);
         if !unpacked.is_dir() {
-            return Err(Error::format(archive, format!("archive holds no folder `{top}/`")));
+            return Err(Error::format(
+                archive,
+                format!("archive holds no folder `{top}/`"),
+            ));
         }
         if target.exists() {
             let old = dir.join(format!(".{top}.old-{pid}"));
@@ -839,7 +895,10 @@ fn unpack_into(archive: &Path, staging: &Path, top: &str) -> Result<()> {
                 _ => {
                     return Err(Error::format(
                         archive,
-                        format!("entry {} has an absolute path or `..`: refusing to unpack", raw.display()),
+                        format!(
+                            "entry {} has an absolute path or `..`: refusing to unpack",
+                            raw.display()
+                        ),
                     ))
                 }
             }
@@ -850,7 +909,10 @@ fn unpack_into(archive: &Path, staging: &Path, top: &str) -> Result<()> {
         if rel.components().next() != Some(Component::Normal(top.as_ref())) {
             return Err(Error::format(
                 archive,
-                format!("entry {} is outside the expected folder `{top}/`", raw.display()),
+                format!(
+                    "entry {} is outside the expected folder `{top}/`",
+                    raw.display()
+                ),
             ));
         }
         let out = staging.join(&rel);
@@ -918,7 +980,10 @@ mod tests {
             listener.set_nonblocking(true).unwrap();
             let addr = listener.local_addr().unwrap();
             let state = Arc::new(Mutex::new(State {
-                files: files.iter().map(|(p, b)| (format!("/{p}"), b.to_vec())).collect(),
+                files: files
+                    .iter()
+                    .map(|(p, b)| (format!("/{p}"), b.to_vec()))
+                    .collect(),
                 ..State::default()
             }));
             let stop = Arc::new(AtomicBool::new(false));
@@ -952,7 +1017,11 @@ mod tests {
         }
 
         fn cut_next(&self, path: &str, after: usize) {
-            self.state.lock().unwrap().cut_next.insert(format!("/{path}"), after);
+            self.state
+                .lock()
+                .unwrap()
+                .cut_next
+                .insert(format!("/{path}"), after);
         }
 
         fn requests(&self) -> Vec<Request> {
@@ -1032,8 +1101,9 @@ mod tests {
                 (head, &body[n..])
             }
             None => {
-                let head =
-                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n");
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                );
                 (head, &body[..])
             }
         };
@@ -1105,9 +1175,14 @@ mod tests {
         let mut h = Hashers::new(&Digest::Md5(String::new()));
         h.update(b"abc");
         let d = h.finish();
-        assert_eq!(d.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(d.md5.as_deref(), Some("900150983cd24fb0d6963f7d28e17f72"));
-        assert!(d.check(&Digest::Md5("900150983cd24fb0d6963f7d28e17f72".into())).is_ok());
+        assert!(d
+            .check(&Digest::Md5("900150983cd24fb0d6963f7d28e17f72".into()))
+            .is_ok());
     }
 
     #[test]
@@ -1117,7 +1192,11 @@ mod tests {
         let server = Server::start(&[("a.bin", &a), ("b.bin", &b)]);
         let tmp = TempDir::new().unwrap();
         let files = [
-            local(&server, "a.bin", Digest::Sha256(sha256_hex(&a).to_uppercase())),
+            local(
+                &server,
+                "a.bin",
+                Digest::Sha256(sha256_hex(&a).to_uppercase()),
+            ),
             local(&server, "b.bin", Digest::Md5(md5_hex(&b))),
         ];
         let mut rec = Recorder::default();
@@ -1130,11 +1209,20 @@ mod tests {
             assert!(!f.skipped);
             assert!(!part_path(&f.path).exists());
         }
-        assert_eq!(rec.starts, [("a.bin".into(), Some(100_000), 0), ("b.bin".into(), Some(5_000), 0)]);
+        assert_eq!(
+            rec.starts,
+            [
+                ("a.bin".into(), Some(100_000), 0),
+                ("b.bin".into(), Some(5_000), 0)
+            ]
+        );
         assert_eq!(rec.advanced, 105_000);
         assert_eq!(rec.finished, ["a.bin", "b.bin"]);
         let sums = fs::read_to_string(tmp.path().join(SHA256SUMS)).unwrap();
-        assert_eq!(sums, format!("{}  a.bin\n{}  b.bin\n", sha256_hex(&a), sha256_hex(&b)));
+        assert_eq!(
+            sums,
+            format!("{}  a.bin\n{}  b.bin\n", sha256_hex(&a), sha256_hex(&b))
+        );
     }
 
     #[test]
@@ -1148,7 +1236,10 @@ mod tests {
         let f = fetch_file(&url, &dest, &digest, &mut NoProgress).unwrap();
         assert_eq!(f.path, dest);
         assert_eq!(fs::read(&dest).unwrap(), a);
-        assert_eq!(read_sha256sums(tmp.path()).unwrap()["copy.bin"], sha256_hex(&a));
+        assert_eq!(
+            read_sha256sums(tmp.path()).unwrap()["copy.bin"],
+            sha256_hex(&a)
+        );
     }
 
     #[test]
@@ -1159,16 +1250,28 @@ mod tests {
         let wrong = "00".repeat(32);
         let files = [local(&server, "a.bin", Digest::Sha256(wrong.clone()))];
         let err = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress).unwrap_err();
-        assert!(matches!(err, Error::Checksum { algorithm: "SHA-256", .. }), "{err:?}");
-        let msg = err.to_string(); eprintln!("MSG {msg}");
-        assert!(msg.contains("a.bin") && msg.contains(&wrong) && msg.contains(&sha256_hex(&a)), "{msg}");
+        assert!(
+            matches!(
+                err,
+                Error::Checksum {
+                    algorithm: "SHA-256",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("a.bin") && msg.contains(&wrong) && msg.contains(&sha256_hex(&a)),
+            "{msg}"
+        );
         let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
 
         let files = [local(&server, "a.bin", Digest::Md5("11".repeat(16)))];
         let msg = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress)
             .unwrap_err()
-            .to_string(); eprintln!("MSG {msg}");
+            .to_string();
         assert!(msg.contains("MD5") && msg.contains(&md5_hex(&a)), "{msg}");
         assert!(!tmp.path().join(SHA256SUMS).exists());
     }
@@ -1182,7 +1285,7 @@ mod tests {
 
         server.cut_next("a.bin", 70_000);
         let err = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress).unwrap_err();
-        let msg = err.to_string(); eprintln!("MSG {msg}");
+        let msg = err.to_string();
         assert!(msg.contains(&format!("{}/a.bin", server.url())), "{msg}");
         let part = part_path(&tmp.path().join("a.bin"));
         assert_eq!(fs::read(&part).unwrap(), a[..70_000]);
@@ -1258,7 +1361,11 @@ mod tests {
         // A file matching the published digest but not its recorded SHA-256
         // is not trusted either.
         let sums = tmp.path().join(SHA256SUMS);
-        fs::write(&sums, format!("{}  a.bin\n{}  other\n", "ab".repeat(32), "cd".repeat(32))).unwrap();
+        fs::write(
+            &sums,
+            format!("{}  a.bin\n{}  other\n", "ab".repeat(32), "cd".repeat(32)),
+        )
+        .unwrap();
         let report = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress).unwrap();
         assert!(!report.files[0].skipped);
         assert_eq!(
@@ -1271,15 +1378,26 @@ mod tests {
     fn http_errors_name_the_url_and_status() {
         let server = Server::start(&[]);
         let tmp = TempDir::new().unwrap();
-        let files = [local(&server, "missing.bin", Digest::Sha256("00".repeat(32)))];
+        let files = [local(
+            &server,
+            "missing.bin",
+            Digest::Sha256("00".repeat(32)),
+        )];
         let msg = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress)
             .unwrap_err()
-            .to_string(); eprintln!("MSG {msg}");
-        assert!(msg.contains(&format!("{}/missing.bin", server.url())) && msg.contains("404"), "{msg}");
+            .to_string();
+        assert!(
+            msg.contains(&format!("{}/missing.bin", server.url())) && msg.contains("404"),
+            "{msg}"
+        );
         assert!(!tmp.path().join("missing.bin").exists());
 
         // Nothing listens on a port that was just freed.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let url = format!("http://127.0.0.1:{port}/a.bin");
         let files = [RemoteFile {
             url: url.clone(),
@@ -1287,7 +1405,7 @@ mod tests {
         }];
         let msg = fetch_files(&files, tmp.path(), &quick(), &mut NoProgress)
             .unwrap_err()
-            .to_string(); eprintln!("MSG {msg}");
+            .to_string();
         assert!(msg.contains(&url), "{msg}");
     }
 
@@ -1333,7 +1451,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, [SHA256SUMS, "cifar-10-batches-bin", "cifar-10-binary.tar.gz"]);
+        assert_eq!(
+            names,
+            [SHA256SUMS, "cifar-10-batches-bin", "cifar-10-binary.tar.gz"]
+        );
 
         let report = fetch("cifar10", tmp.path(), &opts, &mut NoProgress).unwrap();
         assert!(report.files[0].skipped);
@@ -1347,7 +1468,9 @@ mod tests {
             sha256: BTreeMap::new(),
             ..opts
         };
-        let msg = fetch("cifar10", tmp.path(), &opts, &mut NoProgress).unwrap_err().to_string();
+        let msg = fetch("cifar10", tmp.path(), &opts, &mut NoProgress)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("c32a1d4ab5d03f1284b67883e8d87530"), "{msg}");
     }
 
@@ -1365,15 +1488,26 @@ mod tests {
             fs::write(&path, &archive).unwrap();
             let dir = tmp.path().join("out");
             fs::create_dir_all(&dir).unwrap();
-            let msg = unpack_tar_gz(&path, &dir, "top", false).unwrap_err().to_string(); eprintln!("MSG {msg}");
-            assert!(msg.contains(why) && msg.contains("a.tar.gz"), "{entry}: {msg}");
-            assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "{entry}: staging left behind");
+            let msg = unpack_tar_gz(&path, &dir, "top", false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains(why) && msg.contains("a.tar.gz"),
+                "{entry}: {msg}"
+            );
+            assert_eq!(
+                fs::read_dir(&dir).unwrap().count(),
+                0,
+                "{entry}: staging left behind"
+            );
         }
         assert!(!tmp.path().join("evil.bin").exists());
 
         let path = tmp.path().join("b.tar.gz");
         fs::write(&path, b"not gzip").unwrap();
-        let msg = unpack_tar_gz(&path, tmp.path(), "top", false).unwrap_err().to_string(); eprintln!("MSG {msg}");
+        let msg = unpack_tar_gz(&path, tmp.path(), "top", false)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("b.tar.gz"), "{msg}");
     }
 
@@ -1386,12 +1520,20 @@ mod tests {
             "t10k-labels-idx1-ubyte.gz",
         ];
         let bodies: Vec<Vec<u8>> = (0..4).map(|i| payload(1000 + i, 20 + i as u32)).collect();
-        let served: Vec<(&str, &[u8])> = names.iter().copied().zip(bodies.iter().map(|b| &b[..])).collect();
+        let served: Vec<(&str, &[u8])> = names
+            .iter()
+            .copied()
+            .zip(bodies.iter().map(|b| &b[..]))
+            .collect();
         let server = Server::start(&served);
         let tmp = TempDir::new().unwrap();
         let opts = FetchOptions {
             mirror: Some(server.url()),
-            sha256: names.iter().zip(&bodies).map(|(n, b)| (n.to_string(), sha256_hex(b))).collect(),
+            sha256: names
+                .iter()
+                .zip(&bodies)
+                .map(|(n, b)| (n.to_string(), sha256_hex(b)))
+                .collect(),
             ..quick()
         };
         let report = fetch("mnist", tmp.path(), &opts, &mut NoProgress).unwrap();
@@ -1404,7 +1546,10 @@ mod tests {
 
     #[test]
     fn registry_names_digests_and_errors() {
-        assert_eq!(dataset_names(), ["mnist", "fashion-mnist", "cifar10", "cifar100", "svhn"]);
+        assert_eq!(
+            dataset_names(),
+            ["mnist", "fashion-mnist", "cifar10", "cifar100", "svhn"]
+        );
         for name in dataset_names() {
             let files = dataset_files(name).unwrap();
             assert!(!files.is_empty());
@@ -1415,11 +1560,22 @@ mod tests {
             }
         }
         let svhn = dataset_files("svhn").unwrap();
-        assert_eq!(svhn[0].url, "http://ufldl.stanford.edu/housenumbers/train_32x32.mat");
-        let msg = fetch("imagenet", Path::new("/nonexistent"), &quick(), &mut NoProgress)
-            .unwrap_err()
-            .to_string(); eprintln!("MSG {msg}");
-        assert!(msg.contains("imagenet") && msg.contains("fashion-mnist, cifar10"), "{msg}");
+        assert_eq!(
+            svhn[0].url,
+            "http://ufldl.stanford.edu/housenumbers/train_32x32.mat"
+        );
+        let msg = fetch(
+            "imagenet",
+            Path::new("/nonexistent"),
+            &quick(),
+            &mut NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("imagenet") && msg.contains("fashion-mnist, cifar10"),
+            "{msg}"
+        );
 
         let opts = FetchOptions {
             sha256: [("train_32x32.MAT".to_string(), "00".repeat(32))].into(),
@@ -1427,8 +1583,11 @@ mod tests {
         };
         let msg = fetch("svhn", Path::new("/nonexistent"), &opts, &mut NoProgress)
             .unwrap_err()
-            .to_string(); eprintln!("MSG {msg}");
-        assert!(msg.contains("train_32x32.MAT") && msg.contains("train_32x32.mat"), "{msg}");
+            .to_string();
+        assert!(
+            msg.contains("train_32x32.MAT") && msg.contains("train_32x32.mat"),
+            "{msg}"
+        );
         let opts = FetchOptions {
             sha256: [("train_32x32.mat".to_string(), "abc".into())].into(),
             ..quick()
@@ -1439,15 +1598,26 @@ mod tests {
     #[test]
     fn digest_parsing_and_helpers() {
         let h = "AB".repeat(32);
-        assert_eq!(h.parse::<Digest>().unwrap(), Digest::Sha256("ab".repeat(32)));
-        assert_eq!(format!("MD5:{}", "Cd".repeat(16)).parse::<Digest>().unwrap(), Digest::Md5("cd".repeat(16)));
+        assert_eq!(
+            h.parse::<Digest>().unwrap(),
+            Digest::Sha256("ab".repeat(32))
+        );
+        assert_eq!(
+            format!("MD5:{}", "Cd".repeat(16))
+                .parse::<Digest>()
+                .unwrap(),
+            Digest::Md5("cd".repeat(16))
+        );
         assert!("sha256:xyz".parse::<Digest>().is_err());
         assert_eq!(content_range("bytes 5-9/10"), Some((5, Some(10))));
         assert_eq!(content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(content_range("bytes */10"), None);
         assert!(is_loopback("http://127.0.0.1:8080/x") && is_loopback("http://[::1]/x"));
         assert!(is_loopback("http://localhost/x") && !is_loopback("https://www.cs.toronto.edu/x"));
-        assert_eq!(parse_sum_line(&format!("{h} *x y")), Some((h.as_str(), "x y")));
+        assert_eq!(
+            parse_sum_line(&format!("{h} *x y")),
+            Some((h.as_str(), "x y"))
+        );
         assert_eq!(parse_sum_line("abc  x"), None);
         assert!(check_file_name("../x").is_err() && check_file_name(SHA256SUMS).is_err());
     }

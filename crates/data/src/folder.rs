@@ -67,8 +67,7 @@ pub fn load_folder(dir: &Path, opts: &FolderOptions) -> Result<Dataset> {
     let square = match opts.image_size {
         Some(0) => return Err(Error::arg("image size", "must be at least 1")),
         Some(s) => Some(
-            u32::try_from(s)
-                .map_err(|_| Error::arg("image size", format!("{s} is too large")))?,
+            u32::try_from(s).map_err(|_| Error::arg("image size", format!("{s} is too large")))?,
         ),
         None => None,
     };
@@ -210,7 +209,10 @@ fn subfolders(dir: &Path) -> Result<Vec<String>> {
             continue;
         }
         let name = name.into_string().map_err(|n| {
-            Error::format(dir.join(&n), "folder name is not valid UTF-8 (it would be a class name)")
+            Error::format(
+                dir.join(&n),
+                "folder name is not valid UTF-8 (it would be a class name)",
+            )
         })?;
         names.push(name);
     }
@@ -226,10 +228,11 @@ fn image_files(dir: &Path) -> Result<impl Iterator<Item = PathBuf>> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
         let wanted = !is_hidden(&entry.file_name())
-            && path
-                .extension()
-                .and_then(OsStr::to_str)
-                .is_some_and(|e| ["jpg", "jpeg", "png"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+            && path.extension().and_then(OsStr::to_str).is_some_and(|e| {
+                ["jpg", "jpeg", "png"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x))
+            })
             && path.is_file();
         if wanted {
             files.push(path);
@@ -259,7 +262,10 @@ fn scan_split(split: &Path, classes: &[String], require_images: bool) -> Result<
         out.extend(files.into_iter().map(|path| ImageFile { path, label }));
     }
     if out.is_empty() {
-        return Err(Error::format(split, "holds no image (.jpg, .jpeg or .png) in any class folder"));
+        return Err(Error::format(
+            split,
+            "holds no image (.jpg, .jpeg or .png) in any class folder",
+        ));
     }
     Ok(out)
 }
@@ -457,9 +463,15 @@ mod tests {
         for c in ["dog", "cat", "bird"] {
             mkdir(&d.join(c));
         }
-        rgb(2, 2, |x, y| [x as u8, y as u8, 7]).save(d.join("cat/b.png")).unwrap();
-        rgb(2, 2, |_, _| [10, 20, 30]).save(d.join("cat/a.PNG")).unwrap();
-        rgb(2, 2, |x, _| [200, 100, x as u8 * 50]).save(d.join("dog/z.png")).unwrap();
+        rgb(2, 2, |x, y| [x as u8, y as u8, 7])
+            .save(d.join("cat/b.png"))
+            .unwrap();
+        rgb(2, 2, |_, _| [10, 20, 30])
+            .save(d.join("cat/a.PNG"))
+            .unwrap();
+        rgb(2, 2, |x, _| [200, 100, x as u8 * 50])
+            .save(d.join("dog/z.png"))
+            .unwrap();
         RgbaImage::from_fn(2, 2, |_, _| Rgba([1, 2, 3, 0]))
             .save(d.join("bird/x.png"))
             .unwrap();
@@ -475,9 +487,15 @@ mod tests {
         assert_eq!(set.labels(), [0, 1, 1, 2]);
         assert_eq!(set.image_shape(), [3, 2, 2]);
         assert_eq!(set.image(0).unwrap(), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
-        assert_eq!(set.image(1).unwrap(), [10, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30]);
+        assert_eq!(
+            set.image(1).unwrap(),
+            [10, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30]
+        );
         assert_eq!(set.image(2).unwrap(), [0, 1, 0, 1, 0, 0, 1, 1, 7, 7, 7, 7]);
-        assert_eq!(set.image(3).unwrap(), [200, 200, 200, 200, 100, 100, 100, 100, 0, 50, 0, 50]);
+        assert_eq!(
+            set.image(3).unwrap(),
+            [200, 200, 200, 200, 100, 100, 100, 100, 0, 50, 0, 50]
+        );
     }
 
     #[test]
@@ -489,8 +507,12 @@ mod tests {
                 mkdir(&d.join(s).join(c));
             }
         }
-        gray(3, 2, |x, _| x as u8).save(d.join("train/a/1.png")).unwrap();
-        gray(3, 2, |_, y| y as u8).save(d.join("train/b/1.png")).unwrap();
+        gray(3, 2, |x, _| x as u8)
+            .save(d.join("train/a/1.png"))
+            .unwrap();
+        gray(3, 2, |_, y| y as u8)
+            .save(d.join("train/b/1.png"))
+            .unwrap();
         gray(3, 2, |_, _| 9).save(d.join("train/b/2.png")).unwrap();
         gray(3, 2, |_, _| 5).save(d.join("val/b/1.png")).unwrap();
 
@@ -499,30 +521,37 @@ mod tests {
         assert_eq!(train.classes(), ["a", "b"]);
         assert_eq!(test.classes(), ["a", "b"]);
         assert_eq!(train.labels(), [0, 1, 1]);
-        assert_eq!(test.labels(), [1], "an empty class folder is accepted in val/");
+        assert_eq!(
+            test.labels(),
+            [1],
+            "an empty class folder is accepted in val/"
+        );
         assert_eq!(train.image_shape(), [1, 2, 3]);
         assert_eq!(train.image(0).unwrap(), [0, 1, 2, 0, 1, 2]);
         assert_eq!(train.image(1).unwrap(), [0, 0, 0, 1, 1, 1]);
         assert_eq!(test.image(0).unwrap(), [5; 6]);
 
         mkdir(&d.join("val/c"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
         assert!(err.contains("`c`") && err.contains("train"), "{err}");
         std::fs::remove_dir(d.join("val/c")).unwrap();
 
         mkdir(&d.join("train/c"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
         assert!(err.contains("`c`") && err.contains("val"), "{err}");
         gray(3, 2, |_, _| 0).save(d.join("train/c/1.png")).unwrap();
         mkdir(&d.join("val/c"));
-        assert_eq!(load_folder(d, &opts(None)).unwrap().classes(), ["a", "b", "c"]);
+        assert_eq!(
+            load_folder(d, &opts(None)).unwrap().classes(),
+            ["a", "b", "c"]
+        );
 
         mkdir(&d.join("test/a"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
         assert!(err.contains("both val/ and test/"), "{err}");
         std::fs::remove_dir_all(d.join("test")).unwrap();
         mkdir(&d.join("extra"));
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
         assert!(err.contains("`extra/`"), "{err}");
     }
 
@@ -542,15 +571,20 @@ mod tests {
         mkdir(&d.join("x"));
         mkdir(&d.join("y"));
         gray(1, 1, |_, _| 3).save(d.join("y/1.png")).unwrap();
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
-        assert!(err.contains("class folder holds no image") && err.contains('x'), "{err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
+        assert!(
+            err.contains("class folder holds no image") && err.contains('x'),
+            "{err}"
+        );
     }
 
     #[test]
     fn flat_or_missing_folders_are_explained() {
         let tmp = TempDir::new().unwrap();
         gray(1, 1, |_, _| 0).save(tmp.path().join("a.png")).unwrap();
-        let err = load_folder(tmp.path(), &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(tmp.path(), &opts(None))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no class folders"), "{err}");
         let err = load_folder(&tmp.path().join("nope"), &opts(None)).unwrap_err();
         assert!(matches!(err, Error::Missing { .. }), "{err}");
@@ -562,7 +596,9 @@ mod tests {
         let tmp = TempDir::new().unwrap();
         let d = tmp.path();
         mkdir(&d.join("a"));
-        gray(2, 1, |x, _| 40 + x as u8).save(d.join("a/1.png")).unwrap();
+        gray(2, 1, |x, _| 40 + x as u8)
+            .save(d.join("a/1.png"))
+            .unwrap();
         image::GrayAlphaImage::from_fn(2, 1, |_, _| image::LumaA([90, 10]))
             .save(d.join("a/2.png"))
             .unwrap();
@@ -603,7 +639,9 @@ mod tests {
         // 4x8, then rows 2..6 are kept. Row 2 only sees black input rows,
         // row 5 only white ones, rows 3 and 4 straddle the edge.
         std::fs::remove_file(d.join("a/1.png")).unwrap();
-        gray(8, 16, |_, y| if y < 8 { 0 } else { 255 }).save(d.join("a/1.png")).unwrap();
+        gray(8, 16, |_, y| if y < 8 { 0 } else { 255 })
+            .save(d.join("a/1.png"))
+            .unwrap();
         let set = load_folder(d, &opts(Some(4))).unwrap().train.unwrap();
         assert_eq!(set.image_shape(), [1, 4, 4]);
         let rows: Vec<&[u8]> = set.image(0).unwrap().chunks(4).collect();
@@ -612,7 +650,10 @@ mod tests {
         for r in &rows[1..3] {
             assert!(r.iter().all(|&v| v == r[0]), "{rows:?}");
         }
-        assert!(0 < rows[1][0] && rows[1][0] < rows[2][0] && rows[2][0] < 255, "{rows:?}");
+        assert!(
+            0 < rows[1][0] && rows[1][0] < rows[2][0] && rows[2][0] < 255,
+            "{rows:?}"
+        );
     }
 
     #[test]
@@ -634,7 +675,7 @@ mod tests {
         mkdir(&d.join("a"));
         gray(2, 2, |_, _| 0).save(d.join("a/1.png")).unwrap();
         std::fs::write(d.join("a/2.jpg"), b"\xff\xd8\xff garbage").unwrap();
-        let err = load_folder(d, &opts(None)).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(None)).unwrap_err().to_string();
         assert!(err.contains("2.jpg: cannot decode"), "{err}");
 
         // A valid header with a truncated body fails at decoding time.
@@ -643,7 +684,7 @@ mod tests {
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         std::fs::write(d.join("a/2.jpg"), &png[..png.len() / 2]).unwrap();
-        let err = load_folder(d, &opts(Some(2))).unwrap_err().to_string(); eprintln!("MSG {err}");
+        let err = load_folder(d, &opts(Some(2))).unwrap_err().to_string();
         assert!(err.contains("2.jpg: cannot decode"), "{err}");
     }
 
@@ -677,8 +718,10 @@ mod tests {
         };
         let mut all: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
         all.sort();
-        let gray: Vec<&PathBuf> =
-            all.iter().filter(|p| !probe(p).unwrap().1.has_color()).collect();
+        let gray: Vec<&PathBuf> = all
+            .iter()
+            .filter(|p| !probe(p).unwrap().1.has_color())
+            .collect();
         assert_eq!(gray.len(), 3, "SOURCE.md lists 3 grayscale JPEGs");
         let mut picked: Vec<&PathBuf> = vec![gray[0]];
         picked.extend(all.iter().filter(|p| !gray.contains(p)).take(9));
@@ -689,7 +732,10 @@ mod tests {
             mkdir(&class);
             std::fs::copy(p, class.join(p.file_name().unwrap())).unwrap();
         }
-        let set = load_folder(tmp.path(), &opts(Some(64))).unwrap().train.unwrap();
+        let set = load_folder(tmp.path(), &opts(Some(64)))
+            .unwrap()
+            .train
+            .unwrap();
         assert_eq!(set.len(), 10);
         assert_eq!(set.image_shape(), [3, 64, 64]);
         assert_eq!(set.label_counts(), [4, 3, 3]);
@@ -700,9 +746,16 @@ mod tests {
             let g = set.image(i).unwrap();
             g[..plane] == g[plane..2 * plane] && g[..plane] == g[2 * plane..]
         };
-        let mut class0: Vec<&OsStr> = picked.iter().step_by(3).map(|p| p.file_name().unwrap()).collect();
+        let mut class0: Vec<&OsStr> = picked
+            .iter()
+            .step_by(3)
+            .map(|p| p.file_name().unwrap())
+            .collect();
         class0.sort();
-        let at = class0.iter().position(|n| *n == gray[0].file_name().unwrap()).unwrap();
+        let at = class0
+            .iter()
+            .position(|n| *n == gray[0].file_name().unwrap())
+            .unwrap();
         assert!(is_gray(at), "image {at} is not gray");
         assert_eq!((0..10).filter(|&i| is_gray(i)).count(), 1);
         let g = &set.image(at).unwrap()[..plane];

@@ -616,11 +616,7 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("t10k-images-idx3-ubyte"), "{err}");
     }
 
-    fn label_counts(set: &ImageSet) -> Vec<usize> {
-        set.label_counts()
-    }
-
-    /// Image `i`'s PNG from foolbox's samples, decoded by the `image` crate.
+    /// A grayscale PNG decoded by the `image` crate, independently of IDX.
     fn png_gray(path: &Path) -> Vec<u8> {
         image::open(path).unwrap().to_luma8().into_raw()
     }
@@ -656,12 +652,12 @@ pub(crate) mod tests {
         assert_eq!(test.len(), 10_000);
         assert_eq!(test.image_shape(), [1, 28, 28]);
         assert_eq!(
-            label_counts(test),
+            test.label_counts(),
             [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
         );
         let train = ds.train.as_ref().unwrap();
         assert_eq!(train.len(), 5_000);
-        assert_eq!(label_counts(train), [500; 10]);
+        assert_eq!(train.label_counts(), [500; 10]);
         assert_eq!(
             test.image(0).unwrap(),
             &png_gray(&data.join("foolbox-samples/mnist_00_7.png"))[..]
@@ -682,7 +678,7 @@ pub(crate) mod tests {
         let test = ds.test.as_ref().unwrap();
         assert_eq!(test.len(), 10_000);
         assert_eq!(test.image_shape(), [1, 28, 28]);
-        assert_eq!(label_counts(test), [1000; 10]);
+        assert_eq!(test.label_counts(), [1000; 10]);
         assert_eq!(ds.classes()[9], "Ankle boot");
         check_against_pngs(test, &data.join("foolbox-samples"), "fashionMNIST_");
         let extra =
