@@ -12,20 +12,34 @@ fn shapes(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("generate 10k 32x32", |b| {
         b.iter(|| {
-            ShapesConfig { train: 10_000, test: 0, ..ShapesConfig::default() }
-                .generate()
-                .expect("generate")
+            ShapesConfig {
+                train: 10_000,
+                test: 0,
+                ..ShapesConfig::default()
+            }
+            .generate()
+            .expect("generate")
         })
     });
-    let data = ShapesConfig { train: 10_000, test: 0, ..ShapesConfig::default() }
-        .generate()
-        .expect("generate");
+    let data = ShapesConfig {
+        train: 10_000,
+        test: 0,
+        ..ShapesConfig::default()
+    }
+    .generate()
+    .expect("generate");
     let train = data.train.expect("train split");
     g.bench_function("one shuffled epoch of batches (128)", |b| {
         b.iter(|| {
-            let order = Order::Shuffled { seed: Seed(0), epoch: 0 };
-            for batch in train.batches(128, order, false, &Device::Cpu).expect("batches") {
-                criterion::black_box(batch.expect("batch"));
+            let order = Order::Shuffled {
+                seed: Seed(0),
+                epoch: 0,
+            };
+            for batch in train
+                .batches(128, order, false, &Device::Cpu)
+                .expect("batches")
+            {
+                std::hint::black_box(batch.expect("batch"));
             }
         })
     });

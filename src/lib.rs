@@ -16,4 +16,6 @@
 
 pub use sc_core as core;
 pub use sc_data as data;
+pub use sc_loss as loss;
+pub use sc_perturb as perturb;
 pub use sc_report as report;

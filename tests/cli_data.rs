@@ -3,7 +3,13 @@ use serde_json::json;
 
 #[test]
 fn data_info_json_has_the_documented_shape() {
-    let v = json_of(&sc_bench(&["data", "info", "--data", "shapes:100", "--json"]));
+    let v = json_of(&sc_bench(&[
+        "data",
+        "info",
+        "--data",
+        "shapes:100",
+        "--json",
+    ]));
     assert_eq!(v["train"]["count"], 100);
     assert_eq!(v["test"]["count"], 20);
     assert_eq!(v["train"]["shape"], json!([3, 32, 32]));
@@ -28,7 +34,10 @@ fn data_info_reads_the_real_mnist_test_set() {
     let v = json_of(&sc_bench(&["data", "info", "--data", &spec, "--json"]));
     assert!(v["train"].is_null());
     assert_eq!(v["test"]["label_counts"], json!(vec![1000; 10]));
-    let spec = format!("cifar10:{}", shared.join("cifar10/binary-first20").display());
+    let spec = format!(
+        "cifar10:{}",
+        shared.join("cifar10/binary-first20").display()
+    );
     let v = json_of(&sc_bench(&["data", "info", "--data", &spec, "--json"]));
     assert_eq!(v["test"]["count"], 20);
     assert_eq!(v["test"]["shape"], json!([3, 32, 32]));
@@ -39,8 +48,17 @@ fn preview_writes_a_png_grid_with_masks() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("p.png");
     let v = json_of(&sc_bench(&[
-        "data", "preview", "--data", "shapes:50", "--split", "train", "--per-class", "2", "--out",
-        png.to_str().unwrap(), "--json",
+        "data",
+        "preview",
+        "--data",
+        "shapes:50",
+        "--split",
+        "train",
+        "--per-class",
+        "2",
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
     ]));
     assert_eq!(v["images"], 20);
     assert_eq!(v["masks"], true);
@@ -61,11 +79,32 @@ fn image_size(path: &std::path::Path) -> (u32, u32) {
 fn bad_input_exits_non_zero_with_one_line_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     for (args, needle) in [
-        (vec!["data", "info", "--data", "imagenet:x"], "unknown data set"),
-        (vec!["data", "info", "--data", "shapes:abc"], "not a non-negative integer"),
-        (vec!["data", "info", "--data", "mnist:/nonexistent/dir"], "/nonexistent/dir"),
-        (vec!["data", "info", "--data", "cifar10:x", "--image-size", "64"], "image-size"),
-        (vec!["data", "fetch", "nosuchset", "--dir", dir.path().to_str().unwrap()], "nosuchset"),
+        (
+            vec!["data", "info", "--data", "imagenet:x"],
+            "unknown data set",
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:abc"],
+            "not a non-negative integer",
+        ),
+        (
+            vec!["data", "info", "--data", "mnist:/nonexistent/dir"],
+            "/nonexistent/dir",
+        ),
+        (
+            vec!["data", "info", "--data", "cifar10:x", "--image-size", "64"],
+            "image-size",
+        ),
+        (
+            vec![
+                "data",
+                "fetch",
+                "nosuchset",
+                "--dir",
+                dir.path().to_str().unwrap(),
+            ],
+            "nosuchset",
+        ),
     ] {
         let out = sc_bench(&args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -74,8 +113,16 @@ fn bad_input_exits_non_zero_with_one_line_naming_the_problem() {
         assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
     }
     // A corrupt file names the file.
-    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 1]).unwrap();
-    std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 1, 0]).unwrap();
+    std::fs::write(
+        dir.path().join("t10k-images-idx3-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 1],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 1, 0],
+    )
+    .unwrap();
     let spec = format!("mnist:{}", dir.path().display());
     let out = sc_bench(&["data", "info", "--data", &spec]);
     let err = String::from_utf8_lossy(&out.stderr);

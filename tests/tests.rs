@@ -1,6 +1,7 @@
 //! Integration tests: `sc-bench` run as a user runs it.
 
 mod cli_data;
+mod cli_perturb;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +22,10 @@ pub fn json_of(out: &Output) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 

@@ -90,7 +90,10 @@ fn tidy(root: &Path) -> Result<()> {
             .collect();
         if doc.is_empty() {
             problems.push(format!("{}: no crate doc (//!)", lib.display()));
-        } else if !doc.iter().any(|l| l.trim_start_matches("//!").trim() == "```") {
+        } else if !doc
+            .iter()
+            .any(|l| l.trim_start_matches("//!").trim() == "```")
+        {
             problems.push(format!("{}: crate doc has no example", lib.display()));
         }
         for file in rust_files(&dir.join("src"))? {
@@ -103,7 +106,11 @@ fn tidy(root: &Path) -> Result<()> {
         }
     }
     if !problems.is_empty() {
-        bail!("tidy found {} problem(s):\n{}", problems.len(), problems.join("\n"));
+        bail!(
+            "tidy found {} problem(s):\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
     eprintln!("tidy: ok");
     Ok(())
@@ -131,8 +138,17 @@ fn demo(root: &Path, out: &Path) -> Result<()> {
     if shared.is_dir() {
         for (name, spec) in [
             ("mnist", format!("mnist:{}", shared.join("mnist").display())),
-            ("fashion-mnist", format!("fashion-mnist:{}", shared.join("fashion-mnist").display())),
-            ("cifar10", format!("cifar10:{}", shared.join("cifar10/binary-first20").display())),
+            (
+                "fashion-mnist",
+                format!("fashion-mnist:{}", shared.join("fashion-mnist").display()),
+            ),
+            (
+                "cifar10",
+                format!(
+                    "cifar10:{}",
+                    shared.join("cifar10/binary-first20").display()
+                ),
+            ),
         ] {
             sets.push((name.to_string(), spec));
         }
@@ -147,7 +163,10 @@ fn demo(root: &Path, out: &Path) -> Result<()> {
             .output()
             .context("running sc-bench data info")?;
         if !info.status.success() {
-            bail!("data info {spec}: {}", String::from_utf8_lossy(&info.stderr));
+            bail!(
+                "data info {spec}: {}",
+                String::from_utf8_lossy(&info.stderr)
+            );
         }
         std::fs::write(&json, &info.stdout).with_context(|| json.display().to_string())?;
         let status = Command::new(&bin)

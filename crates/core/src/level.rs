@@ -75,7 +75,10 @@ mod tests {
         for v in -3..10 {
             assert_eq!(Level::new(v).is_ok(), (1..=4).contains(&v), "level {v}");
         }
-        assert_eq!(Level::ALL.iter().map(|l| l.index()).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            Level::ALL.iter().map(|l| l.index()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
         assert!("x".parse::<Level>().is_err());
         assert_eq!("2".parse::<Level>().unwrap().get(), 2);
     }

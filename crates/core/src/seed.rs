@@ -5,7 +5,9 @@ use rand_chacha::ChaCha8Rng;
 /// attack start, initialisation, procedural data) draws from a stream
 /// derived from it and a purpose name, so adding a new consumer of
 /// randomness never shifts the numbers of an existing one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Seed(pub u64);
 
 impl Seed {
@@ -27,7 +29,9 @@ impl Seed {
 
     /// A child seed for an index (an image, a batch, an epoch).
     pub fn index(self, i: u64) -> Seed {
-        Seed(splitmix64(self.0.wrapping_add(splitmix64(i.wrapping_add(0x9e37_79b9_7f4a_7c15)))))
+        Seed(splitmix64(self.0.wrapping_add(splitmix64(
+            i.wrapping_add(0x9e37_79b9_7f4a_7c15),
+        ))))
     }
 }
 

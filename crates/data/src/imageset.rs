@@ -82,7 +82,10 @@ impl ImageSet {
         let classes = classes.into();
         let per_image = shape.iter().product::<usize>();
         if per_image == 0 {
-            return Err(Error::arg("image shape", format!("{shape:?} has a zero dimension")));
+            return Err(Error::arg(
+                "image shape",
+                format!("{shape:?} has a zero dimension"),
+            ));
         }
         if pixels.len() != labels.len() * per_image {
             return Err(Error::arg(
@@ -102,7 +105,10 @@ impl ImageSet {
         {
             return Err(Error::arg(
                 "labels",
-                format!("label {l} of image {i} is not below the class count {}", classes.len()),
+                format!(
+                    "label {l} of image {i} is not below the class count {}",
+                    classes.len()
+                ),
             ));
         }
         Ok(ImageSet {
@@ -197,10 +203,16 @@ impl ImageSet {
         let hw = self.shape[1] * self.shape[2];
         let mut pixels = Vec::with_capacity(indices.len() * per);
         let mut labels = Vec::with_capacity(indices.len());
-        let mut masks = self.masks.as_ref().map(|_| Vec::with_capacity(indices.len() * hw));
+        let mut masks = self
+            .masks
+            .as_ref()
+            .map(|_| Vec::with_capacity(indices.len() * hw));
         for &i in indices {
             let img = self.image(i).ok_or_else(|| {
-                Error::arg("indices", format!("index {i} is past the end ({} images)", self.len()))
+                Error::arg(
+                    "indices",
+                    format!("index {i} is past the end ({} images)", self.len()),
+                )
             })?;
             pixels.extend_from_slice(img);
             labels.push(self.labels[i]);
@@ -243,10 +255,16 @@ impl ImageSet {
         let per = c * h * w;
         let mut bytes = Vec::with_capacity(indices.len() * per);
         let mut labels = Vec::with_capacity(indices.len());
-        let mut masks = self.masks.as_ref().map(|_| Vec::with_capacity(indices.len() * h * w));
+        let mut masks = self
+            .masks
+            .as_ref()
+            .map(|_| Vec::with_capacity(indices.len() * h * w));
         for &i in indices {
             let img = self.image(i).ok_or_else(|| {
-                Error::arg("indices", format!("index {i} is past the end ({} images)", self.len()))
+                Error::arg(
+                    "indices",
+                    format!("index {i} is past the end ({} images)", self.len()),
+                )
             })?;
             bytes.extend_from_slice(img);
             labels.push(self.labels[i]);
@@ -378,7 +396,10 @@ mod tests {
     fn batches_cover_every_image_once_in_seeded_order() {
         let set = toy(10);
         let dev = Device::Cpu;
-        let order = Order::Shuffled { seed: Seed(3), epoch: 1 };
+        let order = Order::Shuffled {
+            seed: Seed(3),
+            epoch: 1,
+        };
         let seen: Vec<usize> = set
             .batches(4, order, false, &dev)
             .unwrap()
@@ -387,13 +408,26 @@ mod tests {
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
-        assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled order equals identity");
+        assert_ne!(
+            seen,
+            (0..10).collect::<Vec<_>>(),
+            "shuffled order equals identity"
+        );
         assert_eq!(set.order(order), seen);
-        let other = set.order(Order::Shuffled { seed: Seed(3), epoch: 2 });
+        let other = set.order(Order::Shuffled {
+            seed: Seed(3),
+            epoch: 2,
+        });
         assert_ne!(other, seen);
         assert_eq!(set.batches(4, order, true, &dev).unwrap().count(), 2);
         // Resuming with skip gives the same later batches.
-        let third: Vec<usize> = set.batches(4, order, false, &dev).unwrap().nth(2).unwrap().unwrap().indices;
+        let third: Vec<usize> = set
+            .batches(4, order, false, &dev)
+            .unwrap()
+            .nth(2)
+            .unwrap()
+            .unwrap()
+            .indices;
         assert_eq!(third, seen[8..]);
     }
 
@@ -403,7 +437,13 @@ mod tests {
         let b = set.gather(&[4, 1], &Device::Cpu).unwrap();
         assert_eq!(b.images.dims(), [2, 1, 2, 2]);
         let v: Vec<f32> = b.images.flatten_all().unwrap().to_vec1().unwrap();
-        let expect: Vec<f32> = set.image(4).unwrap().iter().chain(set.image(1).unwrap()).map(|&p| p as f32 / 255.0).collect();
+        let expect: Vec<f32> = set
+            .image(4)
+            .unwrap()
+            .iter()
+            .chain(set.image(1).unwrap())
+            .map(|&p| p as f32 / 255.0)
+            .collect();
         assert_eq!(v, expect);
         assert_eq!(b.labels.to_vec1::<u32>().unwrap(), vec![1, 1]);
         assert_eq!(set.label_counts(), vec![2, 2, 1]);

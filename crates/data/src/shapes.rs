@@ -163,8 +163,16 @@ impl Nuisance {
         } else {
             rng.random_range(bg_value + 0.3..1.0)
         };
-        let colour = hsv_to_rgb(rng.random_range(0.0..1.0), rng.random_range(0.4..1.0), fg_value);
-        let background = hsv_to_rgb(rng.random_range(0.0..1.0), rng.random_range(0.0..0.6), bg_value);
+        let colour = hsv_to_rgb(
+            rng.random_range(0.0..1.0),
+            rng.random_range(0.4..1.0),
+            fg_value,
+        );
+        let background = hsv_to_rgb(
+            rng.random_range(0.0..1.0),
+            rng.random_range(0.0..0.6),
+            bg_value,
+        );
         let texture = match rng.random_range(0..5) {
             0 => Texture::Flat,
             1 => Texture::Stripes {
@@ -315,12 +323,12 @@ const fn star_vertices() -> [[f32; 2]; 10] {
     // cos/sin of k * 36 degrees from the top, alternating outer radius 1.05
     // and inner 0.45 (sin/cos are not const fns, so the table is written out).
     const COS: [f32; 10] = [
-        1.0, 0.809_017, 0.309_017, -0.309_017, -0.809_017, -1.0, -0.809_017, -0.309_017,
-        0.309_017, 0.809_017,
+        1.0, 0.809_017, 0.309_017, -0.309_017, -0.809_017, -1.0, -0.809_017, -0.309_017, 0.309_017,
+        0.809_017,
     ];
     const SIN: [f32; 10] = [
-        0.0, 0.587_785, 0.951_057, 0.951_057, 0.587_785, 0.0, -0.587_785, -0.951_057,
-        -0.951_057, -0.587_785,
+        0.0, 0.587_785, 0.951_057, 0.951_057, 0.587_785, 0.0, -0.587_785, -0.951_057, -0.951_057,
+        -0.587_785,
     ];
     let mut out = [[0.0; 2]; 10];
     let mut k = 0;
@@ -419,10 +427,17 @@ mod tests {
             assert!(area >= 20, "image {i}: mask area {area}");
             // Re-render the same image with the object in a colour far from
             // anything and check the changed pixels are the mask's pixels.
-            let mut rng = Seed(4).derive("shapes/train").index(i as u64).stream("image");
+            let mut rng = Seed(4)
+                .derive("shapes/train")
+                .index(i as u64)
+                .stream("image");
             let n = Nuisance::sample(&mut rng, 32);
             let (pixels, mask2) = render(set.labels()[i] as usize, &n, 32);
-            assert_eq!(&pixels[..], set.image(i).unwrap(), "render is not the generator");
+            assert_eq!(
+                &pixels[..],
+                set.image(i).unwrap(),
+                "render is not the generator"
+            );
             assert_eq!(mask, &mask2[..]);
             let mut flipped = n.clone();
             flipped.colour = n.colour.map(|c| 1.0 - c);
@@ -438,7 +453,10 @@ mod tests {
                     for c in 0..3 {
                         let d = (pixels[c * hw + p] as f32 - other[c * hw + p] as f32).abs();
                         let full = ((1.0 - 2.0 * n.colour[c]) * n.brightness * 255.0).abs();
-                        assert!(d <= 0.5 * full + 1.0, "image {i} pixel {p}: {d} > half of {full}");
+                        assert!(
+                            d <= 0.5 * full + 1.0,
+                            "image {i} pixel {p}: {d} > half of {full}"
+                        );
                     }
                 }
             }
@@ -454,7 +472,9 @@ mod tests {
             .map(|p| ((p % size) as f32 + 0.5, (p / size) as f32 + 0.5))
             .collect();
         let a = pts.len() as f32;
-        let (cx, cy) = pts.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0 / a, y + p.1 / a));
+        let (cx, cy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p.0 / a, y + p.1 / a));
         let scale = a.sqrt();
         const BINS: usize = 36;
         let mut radius = [0f32; BINS];
@@ -556,8 +576,16 @@ mod tests {
             let x = pixel_features(&test, i);
             let best = (0..10)
                 .min_by(|&a, &b| {
-                    let da: f32 = means[a].iter().zip(&x).map(|(m, v)| (m - v) * (m - v)).sum();
-                    let db: f32 = means[b].iter().zip(&x).map(|(m, v)| (m - v) * (m - v)).sum();
+                    let da: f32 = means[a]
+                        .iter()
+                        .zip(&x)
+                        .map(|(m, v)| (m - v) * (m - v))
+                        .sum();
+                    let db: f32 = means[b]
+                        .iter()
+                        .zip(&x)
+                        .map(|(m, v)| (m - v) * (m - v))
+                        .sum();
                     da.total_cmp(&db)
                 })
                 .unwrap();
@@ -574,20 +602,41 @@ mod tests {
         let mask_acc = knn_accuracy(&feats(&train), &feats(&test), 5);
         eprintln!("nearest class mean on pixels: {pixel_acc:.3}; kNN on mask shape: {mask_acc:.3}");
         assert!(pixel_acc < 0.35, "pixel baseline too good: {pixel_acc}");
-        assert!(mask_acc > 0.85, "mask shape does not determine the label: {mask_acc}");
+        assert!(
+            mask_acc > 0.85,
+            "mask shape does not determine the label: {mask_acc}"
+        );
     }
 
     #[test]
     fn rejects_bad_configuration() {
-        let tiny = ShapesConfig { size: 8, ..ShapesConfig::default() };
-        assert!(tiny.generate().unwrap_err().to_string().contains("at least 16"));
-        let none = ShapesConfig { train: 0, test: 0, ..ShapesConfig::default() };
+        let tiny = ShapesConfig {
+            size: 8,
+            ..ShapesConfig::default()
+        };
+        assert!(tiny
+            .generate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 16"));
+        let none = ShapesConfig {
+            train: 0,
+            test: 0,
+            ..ShapesConfig::default()
+        };
         assert!(none.generate().is_err());
     }
 
     #[test]
     fn other_sizes_work() {
-        let d = ShapesConfig { train: 20, test: 0, size: 64, seed: Seed(0) }.generate().unwrap();
+        let d = ShapesConfig {
+            train: 20,
+            test: 0,
+            size: 64,
+            seed: Seed(0),
+        }
+        .generate()
+        .unwrap();
         assert!(d.test.is_none());
         assert_eq!(d.train.unwrap().image_shape(), [3, 64, 64]);
     }

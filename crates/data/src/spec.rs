@@ -46,7 +46,9 @@ impl DataSpec {
     pub fn load(&self) -> Result<Dataset> {
         match self {
             DataSpec::Shapes(cfg) => cfg.generate(),
-            DataSpec::Mnist(dir) => crate::idx::load_idx_dir(dir, "mnist", crate::idx::mnist_classes()),
+            DataSpec::Mnist(dir) => {
+                crate::idx::load_idx_dir(dir, "mnist", crate::idx::mnist_classes())
+            }
             DataSpec::FashionMnist(dir) => {
                 crate::idx::load_idx_dir(dir, "fashion-mnist", crate::idx::fashion_mnist_classes())
             }

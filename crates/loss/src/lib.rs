@@ -54,13 +54,21 @@ fn check_pair(clean: &Tensor, perturbed: &Tensor) -> Result<(usize, usize)> {
     if perturbed.dims() != clean.dims() {
         return Err(Error::Invalid {
             what: "perturbed logits",
-            problem: format!("shape {:?} differs from the clean logits' {:?}", perturbed.dims(), clean.dims()),
+            problem: format!(
+                "shape {:?} differs from the clean logits' {:?}",
+                perturbed.dims(),
+                clean.dims()
+            ),
         });
     }
     if !clean.dtype().is_float() || clean.dtype() != perturbed.dtype() {
         return Err(Error::Invalid {
             what: "logits",
-            problem: format!("dtypes {:?} and {:?}: expected one float type", clean.dtype(), perturbed.dtype()),
+            problem: format!(
+                "dtypes {:?} and {:?}: expected one float type",
+                clean.dtype(),
+                perturbed.dtype()
+            ),
         });
     }
     Ok((n, k))
@@ -216,11 +224,20 @@ impl ContinuityLoss {
     }
 
     /// The loss of clean logits `F(x)`, perturbed logits `F(x')` and labels.
-    pub fn compute(&self, clean: &Tensor, perturbed: &Tensor, labels: &Tensor) -> Result<LossTerms> {
+    pub fn compute(
+        &self,
+        clean: &Tensor,
+        perturbed: &Tensor,
+        labels: &Tensor,
+    ) -> Result<LossTerms> {
         let ce = cross_entropy(clean, labels)?;
         let continuity = self.term.compute(clean, perturbed)?;
         let total = (&ce + continuity.affine(self.alpha, 0.0)?)?;
-        Ok(LossTerms { total, ce, continuity })
+        Ok(LossTerms {
+            total,
+            ce,
+            continuity,
+        })
     }
 }
 

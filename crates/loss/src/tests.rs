@@ -5,7 +5,9 @@ use rand::{Rng, SeedableRng};
 
 fn logits(n: usize, k: usize, seed: u64, scale: f64) -> (Vec<f64>, Tensor) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let v: Vec<f64> = (0..n * k).map(|_| rng.random_range(-scale..scale)).collect();
+    let v: Vec<f64> = (0..n * k)
+        .map(|_| rng.random_range(-scale..scale))
+        .collect();
     let t = Tensor::from_vec(v.clone(), (n, k), &Device::Cpu).unwrap();
     (v, t)
 }
@@ -83,7 +85,13 @@ fn cross_entropy_matches_a_naive_computation() {
 
 /// `F(x) = x W^T + b`, a model simple enough to differentiate by hand, with
 /// `x' = 1.5 x + 0.1` as a fixed differentiable perturbation.
-fn linear_loss(w: &Tensor, b: &Tensor, x: &Tensor, labels: &Tensor, loss: &ContinuityLoss) -> Tensor {
+fn linear_loss(
+    w: &Tensor,
+    b: &Tensor,
+    x: &Tensor,
+    labels: &Tensor,
+    loss: &ContinuityLoss,
+) -> Tensor {
     let f = |x: &Tensor| x.matmul(&w.t().unwrap()).unwrap().broadcast_add(b).unwrap();
     let xp = x.affine(1.5, 0.1).unwrap();
     loss.compute(&f(x), &f(&xp), labels).unwrap().total
@@ -101,8 +109,16 @@ fn continuity_loss_gradient_matches_central_differences() {
         let (_, b0) = logits(1, k, 3, 0.5);
         let b0 = b0.reshape(k).unwrap();
         let w = Var::from_tensor(&w0).unwrap();
-        let grads = linear_loss(w.as_tensor(), &b0, &x, &labels, &loss).backward().unwrap();
-        let g: Vec<f64> = grads.get(w.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let grads = linear_loss(w.as_tensor(), &b0, &x, &labels, &loss)
+            .backward()
+            .unwrap();
+        let g: Vec<f64> = grads
+            .get(w.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let h = 1e-6;
         let mut max_err: f64 = 0.0;
         let mut max_g: f64 = 0.0;
@@ -111,7 +127,9 @@ fn continuity_loss_gradient_matches_central_differences() {
                 let mut v = wv.clone();
                 v[i] += delta;
                 let w = Tensor::from_vec(v, (k, d), &dev).unwrap();
-                linear_loss(&w, &b0, &x, &labels, &loss).to_scalar().unwrap()
+                linear_loss(&w, &b0, &x, &labels, &loss)
+                    .to_scalar()
+                    .unwrap()
             };
             let fd = (eval(h) - eval(-h)) / (2.0 * h);
             max_err = max_err.max((g[i] - fd).abs());
@@ -120,7 +138,10 @@ fn continuity_loss_gradient_matches_central_differences() {
         let rel = max_err / max_g;
         eprintln!("{term}: max |autograd - central difference| / max |gradient| = {rel:.2e}");
         assert!(rel < 1e-3, "{term}: relative gradient error {rel}");
-        assert!(max_g > 1e-3, "gradient vanished: the test would prove nothing");
+        assert!(
+            max_g > 1e-3,
+            "gradient vanished: the test would prove nothing"
+        );
     }
 }
 
@@ -129,8 +150,14 @@ fn alpha_weights_the_continuity_term() {
     let (_, a) = logits(4, 3, 5, 2.0);
     let (_, b) = logits(4, 3, 6, 2.0);
     let labels = Tensor::new(&[0u32, 1, 2, 0], &Device::Cpu).unwrap();
-    let t0 = ContinuityLoss::new(0.0, ContinuityTerm::Ds).unwrap().compute(&a, &b, &labels).unwrap();
-    let t2 = ContinuityLoss::new(2.0, ContinuityTerm::Ds).unwrap().compute(&a, &b, &labels).unwrap();
+    let t0 = ContinuityLoss::new(0.0, ContinuityTerm::Ds)
+        .unwrap()
+        .compute(&a, &b, &labels)
+        .unwrap();
+    let t2 = ContinuityLoss::new(2.0, ContinuityTerm::Ds)
+        .unwrap()
+        .compute(&a, &b, &labels)
+        .unwrap();
     let s = |t: &Tensor| -> f64 { t.to_scalar().unwrap() };
     assert_eq!(s(&t0.total), s(&t0.ce));
     assert!((s(&t2.total) - s(&t2.ce) - 2.0 * s(&t2.continuity)).abs() < 1e-12);
@@ -143,13 +170,22 @@ fn bad_input_is_rejected_with_a_reason() {
     let (_, b) = logits(3, 3, 1, 1.0);
     assert!(ds(&a, &b).unwrap_err().to_string().contains("differs"));
     for alpha in [-1.0, f64::NAN, f64::INFINITY] {
-        assert!(ContinuityLoss::new(alpha, ContinuityTerm::Ds).unwrap_err().to_string().contains("alpha"));
+        assert!(ContinuityLoss::new(alpha, ContinuityTerm::Ds)
+            .unwrap_err()
+            .to_string()
+            .contains("alpha"));
     }
     let bad = Tensor::new(&[0u32, 3], &Device::Cpu).unwrap();
-    assert!(cross_entropy(&a, &bad).unwrap_err().to_string().contains("class count"));
+    assert!(cross_entropy(&a, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("class count"));
     let short = Tensor::new(&[0u32], &Device::Cpu).unwrap();
     assert!(cross_entropy(&a, &short).is_err());
     assert!("l2".parse::<ContinuityTerm>().is_err());
     let flat = Tensor::new(&[1.0f64, 2.0], &Device::Cpu).unwrap();
-    assert!(ds(&flat, &flat).unwrap_err().to_string().contains("[N, classes]"));
+    assert!(ds(&flat, &flat)
+        .unwrap_err()
+        .to_string()
+        .contains("[N, classes]"));
 }

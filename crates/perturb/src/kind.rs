@@ -1,5 +1,7 @@
 use crate::photometric::{Brightness, Contrast, Hue, Saturation};
-use crate::spatial::{CentreShuffle, ChannelTranslation, SlidingPuzzle, CENTRE_AREAS, CHANNEL_FRACTIONS, PUZZLE_GRIDS};
+use crate::spatial::{
+    CentreShuffle, ChannelTranslation, SlidingPuzzle, CENTRE_AREAS, CHANNEL_FRACTIONS, PUZZLE_GRIDS,
+};
 use crate::{Error, Perturbation, Result};
 use sc_core::Level;
 use std::fmt;
@@ -67,8 +69,12 @@ impl PerturbationKind {
             PerturbationKind::ChannelTranslation => Box::new(ChannelTranslation {
                 fraction: CHANNEL_FRACTIONS[i],
             }),
-            PerturbationKind::CentreShuffle => Box::new(CentreShuffle { area: CENTRE_AREAS[i] }),
-            PerturbationKind::SlidingPuzzle => Box::new(SlidingPuzzle { grid: PUZZLE_GRIDS[i] }),
+            PerturbationKind::CentreShuffle => Box::new(CentreShuffle {
+                area: CENTRE_AREAS[i],
+            }),
+            PerturbationKind::SlidingPuzzle => Box::new(SlidingPuzzle {
+                grid: PUZZLE_GRIDS[i],
+            }),
         })
     }
 }
@@ -106,12 +112,22 @@ mod tests {
             let p = k.at_level(Level::new(1).unwrap()).unwrap();
             assert_eq!(p.name(), k.name());
         }
-        assert!("blur".parse::<PerturbationKind>().unwrap_err().to_string().contains("brightness"));
-        let p = PerturbationKind::Contrast.at_level(Level::new(3).unwrap()).unwrap();
+        assert!("blur"
+            .parse::<PerturbationKind>()
+            .unwrap_err()
+            .to_string()
+            .contains("brightness"));
+        let p = PerturbationKind::Contrast
+            .at_level(Level::new(3).unwrap())
+            .unwrap();
         assert_eq!(p.params(), vec![("factor", 1.75)]);
-        let p = PerturbationKind::Brightness.at_level(Level::new(4).unwrap()).unwrap();
+        let p = PerturbationKind::Brightness
+            .at_level(Level::new(4).unwrap())
+            .unwrap();
         assert_eq!(p.params(), vec![("delta", 64.0)]);
-        let p = PerturbationKind::ChannelTranslation.at_level(Level::new(2).unwrap()).unwrap();
+        let p = PerturbationKind::ChannelTranslation
+            .at_level(Level::new(2).unwrap())
+            .unwrap();
         assert_eq!(p.params(), vec![("fraction", 1.0 / 16.0)]);
     }
 }

@@ -78,10 +78,15 @@ pub fn check_images(x: &Tensor) -> Result<(usize, usize, usize, usize)> {
         .dims4()
         .map_err(|_| Error::InvalidInput(format!("shape {:?}: expected [N, C, H, W]", x.dims())))?;
     if x.dtype() != DType::F32 && x.dtype() != DType::F64 {
-        return Err(Error::InvalidInput(format!("dtype {:?}: expected f32", x.dtype())));
+        return Err(Error::InvalidInput(format!(
+            "dtype {:?}: expected f32",
+            x.dtype()
+        )));
     }
     if c != 1 && c != 3 {
-        return Err(Error::InvalidInput(format!("{c} channels: expected 1 (gray) or 3 (RGB)")));
+        return Err(Error::InvalidInput(format!(
+            "{c} channels: expected 1 (gray) or 3 (RGB)"
+        )));
     }
     if x.elem_count() > 0 {
         let lo: f64 = x.min_all()?.to_dtype(DType::F64)?.to_scalar()?;

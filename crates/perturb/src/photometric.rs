@@ -117,9 +117,11 @@ fn non_negative(name: &'static str, v: f64) -> Result<()> {
 /// One value per image as a `[N, 1, 1, 1]` tensor, to broadcast over pixels.
 fn per_image(values: &[f64], like: &Tensor) -> Result<Tensor> {
     let n = values.len();
-    Ok(Tensor::from_vec(values.to_vec(), (n, 1, 1, 1), &Device::Cpu)?
-        .to_dtype(like.dtype())?
-        .to_device(like.device())?)
+    Ok(
+        Tensor::from_vec(values.to_vec(), (n, 1, 1, 1), &Device::Cpu)?
+            .to_dtype(like.dtype())?
+            .to_device(like.device())?,
+    )
 }
 
 /// Grayscale `[N, 1, H, W]` of a batch (a single channel is its own grayscale).
@@ -137,7 +139,9 @@ pub fn grayscale(x: &Tensor) -> Result<Tensor> {
 /// `clamp(x + delta_i / 255)` with one `delta` (pixel values of 255) per image.
 pub fn brightness(x: &Tensor, deltas: &[f64]) -> Result<Tensor> {
     let d = per_image(&deltas.iter().map(|d| d / 255.0).collect::<Vec<_>>(), x)?;
-    Ok(x.broadcast_add(&d)?.clamp(0f32, 1f32)?.to_dtype(x.dtype())?)
+    Ok(x.broadcast_add(&d)?
+        .clamp(0f32, 1f32)?
+        .to_dtype(x.dtype())?)
 }
 
 /// `clamp(f_i x + (1 - f_i) mean(gray))` with one factor per image.
@@ -159,7 +163,9 @@ pub fn saturation(x: &Tensor, factors: &[f64]) -> Result<Tensor> {
 fn blend(x: &Tensor, other: &Tensor, factors: &[f64]) -> Result<Tensor> {
     let f = per_image(factors, x)?;
     let g = per_image(&factors.iter().map(|f| 1.0 - f).collect::<Vec<_>>(), x)?;
-    let out = x.broadcast_mul(&f)?.broadcast_add(&other.broadcast_mul(&g)?)?;
+    let out = x
+        .broadcast_mul(&f)?
+        .broadcast_add(&other.broadcast_mul(&g)?)?;
     Ok(out.clamp(0f32, 1f32)?.to_dtype(x.dtype())?)
 }
 
@@ -330,7 +336,8 @@ impl Perturbation for RandomPhotometric {
         let (n, ..) = check_images(x)?;
         let i = self.level.index();
         let (d, f, h) = (BRIGHTNESS_DELTAS[i], BLEND_FACTORS[i], HUE_SHIFTS[i]);
-        let mut draw = |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(lo..=hi)).collect() };
+        let mut draw =
+            |lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(lo..=hi)).collect() };
         let deltas = draw(-d, d);
         let contrasts = draw(2.0 - f, f);
         let saturations = draw(2.0 - f, f);
@@ -357,7 +364,8 @@ mod tests {
     use std::path::PathBuf;
 
     fn reference() -> Option<std::collections::HashMap<String, Tensor>> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/photometric.safetensors");
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/photometric.safetensors");
         if !p.exists() {
             eprintln!("skipping: ../shared/reference not found");
             return None;
@@ -366,7 +374,14 @@ mod tests {
     }
 
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -396,7 +411,8 @@ mod tests {
 
     #[test]
     fn hsv_round_trip_and_known_colours() {
-        let px = |rgb: [f32; 3]| Tensor::from_vec(rgb.to_vec(), (1, 3, 1, 1), &Device::Cpu).unwrap();
+        let px =
+            |rgb: [f32; 3]| Tensor::from_vec(rgb.to_vec(), (1, 3, 1, 1), &Device::Cpu).unwrap();
         let (h, s, v) = rgb_to_hsv(&px([1.0, 0.0, 0.0])).unwrap();
         let get = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
         assert_eq!((get(&h), get(&s), get(&v)), (0.0, 1.0, 1.0));
@@ -405,7 +421,10 @@ mod tests {
         // Red rotated by a third of the wheel is green.
         let g = hue(&px([1.0, 0.0, 0.0]), &[1.0 / 3.0]).unwrap();
         let v: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
-        assert!(v[0].abs() < 1e-5 && (v[1] - 1.0).abs() < 1e-5 && v[2].abs() < 1e-5, "{v:?}");
+        assert!(
+            v[0].abs() < 1e-5 && (v[1] - 1.0).abs() < 1e-5 && v[2].abs() < 1e-5,
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -443,15 +462,31 @@ mod tests {
     fn rejects_bad_parameters_and_inputs() {
         let mut rng = Seed(0).stream("t");
         let x = Tensor::full(0.5f32, (1, 3, 4, 4), &Device::Cpu).unwrap();
-        let e = Contrast { factor: -1.0 }.apply(&x, &mut rng).unwrap_err().to_string();
-        assert!(e.contains("contrast factor") && e.contains("negative"), "{e}");
-        let e = Brightness { delta: f64::NAN }.apply(&x, &mut rng).unwrap_err().to_string();
+        let e = Contrast { factor: -1.0 }
+            .apply(&x, &mut rng)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("contrast factor") && e.contains("negative"),
+            "{e}"
+        );
+        let e = Brightness { delta: f64::NAN }
+            .apply(&x, &mut rng)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("finite"), "{e}");
         let big = x.affine(1.0, 1.0).unwrap();
-        let e = Hue { shift: 0.1 }.apply(&big, &mut rng).unwrap_err().to_string();
+        let e = Hue { shift: 0.1 }
+            .apply(&big, &mut rng)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[0, 1]"), "{e}");
         let flat = Tensor::full(0.5f32, (3, 4, 4), &Device::Cpu).unwrap();
-        assert!(Hue { shift: 0.1 }.apply(&flat, &mut rng).unwrap_err().to_string().contains("[N, C, H, W]"));
+        assert!(Hue { shift: 0.1 }
+            .apply(&flat, &mut rng)
+            .unwrap_err()
+            .to_string()
+            .contains("[N, C, H, W]"));
         let two = Tensor::full(0.5f32, (1, 2, 4, 4), &Device::Cpu).unwrap();
         assert!(Hue { shift: 0.1 }.apply(&two, &mut rng).is_err());
     }

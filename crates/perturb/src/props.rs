@@ -26,7 +26,13 @@ fn flat(x: &Tensor) -> Vec<f32> {
 }
 
 fn batch() -> impl Strategy<Value = Tensor> {
-    (1usize..3, prop_oneof![Just(1usize), Just(3usize)], 2usize..10, 2usize..10, any::<u64>())
+    (
+        1usize..3,
+        prop_oneof![Just(1usize), Just(3usize)],
+        2usize..10,
+        2usize..10,
+        any::<u64>(),
+    )
         .prop_map(|(n, c, h, w, s)| images(n, c, h, w, s))
 }
 
@@ -41,9 +47,9 @@ fn any_perturbation() -> impl Strategy<Value = Box<dyn Perturbation>> {
         (0.0f64..3.0).prop_map(|f| Box::new(Saturation { factor: f }) as Box<dyn Perturbation>),
         (-2.0f64..2.0).prop_map(|h| Box::new(Hue { shift: h }) as Box<dyn Perturbation>),
         (0.0f64..=1.0).prop_map(|a| Box::new(CentreShuffle { area: a }) as Box<dyn Perturbation>),
-        (0usize..4, 1usize..8).prop_map(|(k, l)| Box::new(
-            crate::RandomPhotometric::new(Level::new(1 + (k as i64 + l as i64) % 4).unwrap())
-        ) as Box<dyn Perturbation>),
+        (0usize..4, 1usize..8).prop_map(|(k, l)| Box::new(crate::RandomPhotometric::new(
+            Level::new(1 + (k as i64 + l as i64) % 4).unwrap()
+        )) as Box<dyn Perturbation>),
     ]
 }
 

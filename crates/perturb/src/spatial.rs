@@ -34,7 +34,11 @@ impl PixelPermutation {
         if source.len() != n * c * hw {
             return Err(Error::InvalidParameter {
                 name: "permutation",
-                problem: format!("{} indices for dims {dims:?}: expected {}", source.len(), n * c * hw),
+                problem: format!(
+                    "{} indices for dims {dims:?}: expected {}",
+                    source.len(),
+                    n * c * hw
+                ),
             });
         }
         let mut seen = vec![false; hw];
@@ -45,7 +49,11 @@ impl PixelPermutation {
                 if s >= hw || seen[s] {
                     return Err(Error::InvalidParameter {
                         name: "permutation",
-                        problem: format!("block {k} (image {}, channel {}) is not a permutation of 0..{hw}", k / c, k % c),
+                        problem: format!(
+                            "block {k} (image {}, channel {}) is not a permutation of 0..{hw}",
+                            k / c,
+                            k % c
+                        ),
                     });
                 }
                 seen[s] = true;
@@ -74,8 +82,12 @@ impl PixelPermutation {
                 self.dims
             )));
         }
-        let index = Tensor::from_vec(self.source.clone(), (n, c, h * w), &Device::Cpu)?.to_device(x.device())?;
-        Ok(x.contiguous()?.reshape((n, c, h * w))?.gather(&index, 2)?.reshape((n, c, h, w))?)
+        let index = Tensor::from_vec(self.source.clone(), (n, c, h * w), &Device::Cpu)?
+            .to_device(x.device())?;
+        Ok(x.contiguous()?
+            .reshape((n, c, h * w))?
+            .gather(&index, 2)?
+            .reshape((n, c, h, w))?)
     }
 
     /// The permutation that undoes this one.
@@ -123,7 +135,10 @@ impl ChannelTranslation {
                 "channel translation shifts R and G against B: it needs 3 channels, got {c}"
             )));
         }
-        let (dy, dx) = ((self.fraction * h as f64).round() as usize, (self.fraction * w as f64).round() as usize);
+        let (dy, dx) = (
+            (self.fraction * h as f64).round() as usize,
+            (self.fraction * w as f64).round() as usize,
+        );
         let shifts = [(dy, dx), (dy / 2, dx / 2), (0, 0)];
         let mut source = Vec::with_capacity(n * c * h * w);
         for _ in 0..n {
@@ -152,12 +167,19 @@ impl CentreShuffle {
     /// `(top, left, height, width)` of the shuffled rectangle in an `h x w` image.
     pub fn region(&self, h: usize, w: usize) -> (usize, usize, usize, usize) {
         let s = self.area.clamp(0.0, 1.0).sqrt();
-        let (rh, rw) = ((s * h as f64).round() as usize, (s * w as f64).round() as usize);
+        let (rh, rw) = (
+            (s * h as f64).round() as usize,
+            (s * w as f64).round() as usize,
+        );
         ((h - rh) / 2, (w - rw) / 2, rh, rw)
     }
 
     /// A random pixel permutation for batches of `dims`.
-    pub fn permutation(&self, dims: [usize; 4], rng: &mut dyn rand::RngCore) -> Result<PixelPermutation> {
+    pub fn permutation(
+        &self,
+        dims: [usize; 4],
+        rng: &mut dyn rand::RngCore,
+    ) -> Result<PixelPermutation> {
         fraction("centre-shuffle area", self.area)?;
         let [n, c, h, w] = dims;
         let (top, left, rh, rw) = self.region(h, w);
@@ -191,7 +213,11 @@ pub struct SlidingPuzzle {
 impl SlidingPuzzle {
     /// A random block permutation for batches of `dims`; `grid` must divide
     /// the height and the width.
-    pub fn permutation(&self, dims: [usize; 4], rng: &mut dyn rand::RngCore) -> Result<PixelPermutation> {
+    pub fn permutation(
+        &self,
+        dims: [usize; 4],
+        rng: &mut dyn rand::RngCore,
+    ) -> Result<PixelPermutation> {
         let [n, c, h, w] = dims;
         let k = self.grid;
         if k == 0 || h % k != 0 || w % k != 0 {
@@ -271,7 +297,12 @@ mod tests {
 
     fn ramp(dims: (usize, usize, usize, usize)) -> Tensor {
         let n = dims.0 * dims.1 * dims.2 * dims.3;
-        Tensor::from_vec((0..n).map(|i| i as f32 / n as f32).collect::<Vec<_>>(), dims, &Device::Cpu).unwrap()
+        Tensor::from_vec(
+            (0..n).map(|i| i as f32 / n as f32).collect::<Vec<_>>(),
+            dims,
+            &Device::Cpu,
+        )
+        .unwrap()
     }
 
     fn flat(x: &Tensor) -> Vec<f32> {
@@ -279,13 +310,24 @@ mod tests {
     }
 
     fn at(x: &Tensor, n: usize, c: usize, y: usize, xx: usize) -> f32 {
-        x.get(n).unwrap().get(c).unwrap().get(y).unwrap().get(xx).unwrap().to_scalar().unwrap()
+        x.get(n)
+            .unwrap()
+            .get(c)
+            .unwrap()
+            .get(y)
+            .unwrap()
+            .get(xx)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
     fn channel_translation_moves_red_down_right_and_green_half_as_far() {
         let x = ramp((1, 3, 8, 8));
-        let y = ChannelTranslation { fraction: 0.25 }.apply(&x, &mut Seed(0).stream("t")).unwrap();
+        let y = ChannelTranslation { fraction: 0.25 }
+            .apply(&x, &mut Seed(0).stream("t"))
+            .unwrap();
         // N = 2: red pixel (1, 1) moved to (3, 3); green (1, 1) to (2, 2); blue stays.
         assert_eq!(at(&y, 0, 0, 3, 3), at(&x, 0, 0, 1, 1));
         assert_eq!(at(&y, 0, 1, 2, 2), at(&x, 0, 1, 1, 1));
@@ -293,7 +335,9 @@ mod tests {
         // Wraps around: red (7, 7) lands at (1, 1).
         assert_eq!(at(&y, 0, 0, 1, 1), at(&x, 0, 0, 7, 7));
         let gray = ramp((1, 1, 8, 8));
-        assert!(ChannelTranslation { fraction: 0.25 }.apply(&gray, &mut Seed(0).stream("t")).is_err());
+        assert!(ChannelTranslation { fraction: 0.25 }
+            .apply(&gray, &mut Seed(0).stream("t"))
+            .is_err());
     }
 
     #[test]
@@ -318,7 +362,9 @@ mod tests {
     #[test]
     fn sliding_puzzle_moves_whole_blocks() {
         let x = ramp((1, 1, 4, 4));
-        let perm = SlidingPuzzle { grid: 2 }.permutation([1, 1, 4, 4], &mut Seed(3).stream("t")).unwrap();
+        let perm = SlidingPuzzle { grid: 2 }
+            .permutation([1, 1, 4, 4], &mut Seed(3).stream("t"))
+            .unwrap();
         for block in 0..4 {
             let (by, bx) = ((block / 2) * 2, (block % 2) * 2);
             let s0 = perm.source()[by * 4 + bx] as usize;
@@ -329,7 +375,10 @@ mod tests {
         let y = perm.apply(&x).unwrap();
         let back = perm.inverse().apply(&y).unwrap();
         assert_eq!(flat(&back), flat(&x));
-        let e = SlidingPuzzle { grid: 3 }.apply(&x, &mut Seed(0).stream("t")).unwrap_err().to_string();
+        let e = SlidingPuzzle { grid: 3 }
+            .apply(&x, &mut Seed(0).stream("t"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 does not divide 4x4"), "{e}");
     }
 
@@ -338,7 +387,9 @@ mod tests {
         assert!(PixelPermutation::new([1, 1, 2, 2], vec![0, 1, 1, 3]).is_err());
         assert!(PixelPermutation::new([1, 1, 2, 2], vec![0, 1, 2]).is_err());
         assert!(PixelPermutation::new([1, 1, 2, 2], vec![0, 1, 2, 4]).is_err());
-        let e = CentreShuffle { area: -0.5 }.apply(&ramp((1, 3, 4, 4)), &mut Seed(0).stream("t")).unwrap_err();
+        let e = CentreShuffle { area: -0.5 }
+            .apply(&ramp((1, 3, 4, 4)), &mut Seed(0).stream("t"))
+            .unwrap_err();
         assert!(e.to_string().contains("[0, 1]"));
     }
 }

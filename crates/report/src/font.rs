@@ -67,7 +67,14 @@ pub fn text_height(scale: u32) -> u32 {
 }
 
 /// Draws `text` with its top-left corner at `(x, y)`, clipped to the image.
-pub fn draw_text(img: &mut image::RgbImage, x: u32, y: u32, text: &str, scale: u32, colour: [u8; 3]) {
+pub fn draw_text(
+    img: &mut image::RgbImage,
+    x: u32,
+    y: u32,
+    text: &str,
+    scale: u32,
+    colour: [u8; 3],
+) {
     for (i, c) in text.chars().enumerate() {
         let rows = glyph(c);
         for (r, bits) in rows.iter().enumerate() {

@@ -79,10 +79,25 @@ impl ImageGrid {
     /// Draws the grid.
     pub fn render(&self) -> RgbImage {
         let s = self.scale;
-        let cell_w = self.tiles.iter().map(|(t, _)| t.width() * s).max().unwrap_or(0);
-        let longest = self.tiles.iter().map(|(_, c)| text_width(c, CAPTION_SCALE)).max().unwrap_or(0);
+        let cell_w = self
+            .tiles
+            .iter()
+            .map(|(t, _)| t.width() * s)
+            .max()
+            .unwrap_or(0);
+        let longest = self
+            .tiles
+            .iter()
+            .map(|(_, c)| text_width(c, CAPTION_SCALE))
+            .max()
+            .unwrap_or(0);
         let cell_w = cell_w.max(longest);
-        let cell_h = self.tiles.iter().map(|(t, _)| t.height() * s).max().unwrap_or(0);
+        let cell_h = self
+            .tiles
+            .iter()
+            .map(|(t, _)| t.height() * s)
+            .max()
+            .unwrap_or(0);
         let caption_h = text_height(CAPTION_SCALE) + 2;
         let cols = self.cols.min(self.tiles.len().max(1)) as u32;
         let rows = self.tiles.len().div_ceil(self.cols).max(1) as u32;
@@ -97,7 +112,14 @@ impl ImageGrid {
                     out.put_pixel(x0 + x, y0 + y, *tile.get_pixel(x / s, y / s));
                 }
             }
-            draw_text(&mut out, x0, y0 + cell_h + 2, caption, CAPTION_SCALE, [230, 230, 230]);
+            draw_text(
+                &mut out,
+                x0,
+                y0 + cell_h + 2,
+                caption,
+                CAPTION_SCALE,
+                [230, 230, 230],
+            );
         }
         out
     }
@@ -106,11 +128,14 @@ impl ImageGrid {
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let img = self.render();
         let mut bytes = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .map_err(|source| Error::Encode {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|source| Error::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
         write_atomic(path, &bytes)
     }
 }

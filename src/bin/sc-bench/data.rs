@@ -110,7 +110,11 @@ fn split_json(set: Option<&ImageSet>) -> Value {
 
 fn info(args: &DataArgs, out: &Out) -> Result<()> {
     let data = args.load()?;
-    out.say(format!("data set: {} ({} classes)", data.name, data.classes().len()));
+    out.say(format!(
+        "data set: {} ({} classes)",
+        data.name,
+        data.classes().len()
+    ));
     for (name, set) in [("train", &data.train), ("test", &data.test)] {
         match set {
             Some(s) => {

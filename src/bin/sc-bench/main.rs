@@ -5,11 +5,16 @@
 //! stderr. Bad input exits non-zero with a one-line error.
 
 mod data;
+mod perturb;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sc-bench", version, about = "Semantic continuity of image classifiers: data, perturbations, models, attacks, probes")]
+#[command(
+    name = "sc-bench",
+    version,
+    about = "Semantic continuity of image classifiers: data, perturbations, models, attacks, probes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +27,8 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// Apply a perturbation of the paper to a data set (before/after grid, per-image change).
+    Perturb(perturb::PerturbArgs),
 }
 
 /// Where human-readable text goes: stderr when stdout carries JSON.
@@ -56,6 +63,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data { command } => data::run(command),
+        Command::Perturb(args) => perturb::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
