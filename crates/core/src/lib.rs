@@ -9,6 +9,7 @@
 //!   through named, independent streams.
 //! - [`Level`]: a perturbation strength 1-4 of the paper's Table 1; an
 //!   invalid level cannot be built.
+//! - [`Fraction`]: epsilons and step sizes written as `8/255`.
 //!
 //! ```
 //! use sc_core::{Level, Seed};
@@ -28,10 +29,12 @@
 //! ```
 
 mod classifier;
+mod fraction;
 mod level;
 mod seed;
 
 pub use classifier::{Classifier, SpatialFeatures};
+pub use fraction::Fraction;
 pub use level::Level;
 pub use seed::Seed;
 

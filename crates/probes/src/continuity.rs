@@ -1,0 +1,229 @@
+//! Distance scores and accuracy under each perturbation and level.
+//!
+//! For every image `x` of a set and every perturbation `P` (kind, level),
+//! `DS(x, P(x)) = ||F(P(x)) - F(x)||^2` with `F` the logits (summed over
+//! classes, averaged over images: the paper's reduction), plus the accuracy
+//! on `P(x)`. Semantic continuity (Sec. 4.2) means small DS under the
+//! photometric kinds; reliance on semantics (Sec. 4.3) means low accuracy
+//! under the semantic-destroying kinds.
+
+use crate::{Error, Result};
+use candle_core::{DType, Device, Tensor, D};
+use sc_core::{Classifier, Level, Seed};
+use sc_data::{ImageSet, Order};
+use sc_perturb::PerturbationKind;
+
+/// What to sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepOptions {
+    pub kinds: Vec<PerturbationKind>,
+    pub levels: Vec<Level>,
+    pub batch_size: usize,
+    /// Fixes the randomised perturbations.
+    pub seed: Seed,
+}
+
+impl Default for SweepOptions {
+    /// The four photometric kinds of Table 1 at levels 1-4.
+    fn default() -> Self {
+        SweepOptions {
+            kinds: PerturbationKind::PHOTOMETRIC.to_vec(),
+            levels: Level::ALL.to_vec(),
+            batch_size: 256,
+            seed: Seed(0),
+        }
+    }
+}
+
+/// DS and accuracy for one perturbation at one level.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SweepEntry {
+    pub kind: String,
+    pub level: u8,
+    pub params: Vec<(String, f64)>,
+    /// Mean over images of `DS(x, P(x))`.
+    pub mean_ds: f64,
+    /// Half-width of the 95% confidence interval of `mean_ds` (normal approximation).
+    pub ds_ci95: f64,
+    /// Median of `DS(x, P(x))`.
+    pub median_ds: f64,
+    /// Accuracy on `P(x)`.
+    pub accuracy: f64,
+}
+
+/// The result of [`perturbation_sweep`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SweepReport {
+    pub model: String,
+    pub images: usize,
+    pub clean_accuracy: f64,
+    /// How DS is reduced, stated in every report (the ALP code averages
+    /// over classes instead; see PAPER.md).
+    pub reduction: &'static str,
+    pub entries: Vec<SweepEntry>,
+}
+
+impl SweepReport {
+    /// The entry for `kind` at `level`.
+    pub fn get(&self, kind: PerturbationKind, level: Level) -> Option<&SweepEntry> {
+        self.entries.iter().find(|e| e.kind == kind.name() && e.level == level.get())
+    }
+}
+
+fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
+    Ok(logits
+        .argmax(D::Minus1)?
+        .eq(labels)?
+        .to_dtype(DType::F64)?
+        .sum_all()?
+        .to_scalar::<f64>()?)
+}
+
+/// Sweeps every kind and level of `opts` over `set`.
+pub fn perturbation_sweep(
+    model: &dyn Classifier,
+    set: &ImageSet,
+    opts: &SweepOptions,
+    device: &Device,
+) -> Result<SweepReport> {
+    if set.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "image set",
+            problem: "it is empty".into(),
+        });
+    }
+    if opts.batch_size == 0 {
+        return Err(Error::InvalidArgument {
+            name: "batch size",
+            problem: "must be at least 1".into(),
+        });
+    }
+    let perturbations = opts
+        .kinds
+        .iter()
+        .flat_map(|&k| opts.levels.iter().map(move |&l| (k, l)))
+        .map(|(k, l)| Ok((k, l, k.at_level(l)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ds: Vec<Vec<f64>> = vec![Vec::with_capacity(set.len()); perturbations.len()];
+    let mut correct = vec![0.0; perturbations.len()];
+    let mut clean_correct = 0.0;
+    for (b, batch) in set.batches(opts.batch_size, Order::Sequential, false, device)?.enumerate() {
+        let batch = batch?;
+        let clean = model.logits(&batch.images)?;
+        clean_correct += count_correct(&clean, &batch.labels)?;
+        for (i, (kind, level, p)) in perturbations.iter().enumerate() {
+            let mut rng = opts
+                .seed
+                .derive(kind.name())
+                .index(u64::from(level.get()))
+                .index(b as u64)
+                .stream("sweep");
+            let logits = model.logits(&p.apply(&batch.images, &mut rng)?)?;
+            ds[i].extend(sc_loss::ds(&clean, &logits)?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+            correct[i] += count_correct(&logits, &batch.labels)?;
+        }
+    }
+    let n = set.len() as f64;
+    let entries = perturbations
+        .iter()
+        .zip(ds)
+        .zip(correct)
+        .map(|(((kind, level, p), mut values), c)| {
+            let mean = values.iter().sum::<f64>() / n;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            values.sort_by(f64::total_cmp);
+            let median = if values.len() % 2 == 1 {
+                values[values.len() / 2]
+            } else {
+                0.5 * (values[values.len() / 2 - 1] + values[values.len() / 2])
+            };
+            SweepEntry {
+                kind: kind.name().to_string(),
+                level: level.get(),
+                params: p.params().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                mean_ds: mean,
+                ds_ci95: 1.96 * (var / n).sqrt(),
+                median_ds: median,
+                accuracy: c / n,
+            }
+        })
+        .collect();
+    Ok(SweepReport {
+        model: model.name().to_string(),
+        images: set.len(),
+        clean_accuracy: clean_correct / n,
+        reduction: "DS summed over classes, averaged over images",
+        entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits = the mean of each channel, scaled: DS under brightness `d`
+    /// is exactly `3 * (s * d/255)^2` where no pixel clips.
+    struct Means(f64);
+    impl Classifier for Means {
+        fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            x.mean((2, 3))?.affine(self.0, 0.0)
+        }
+        fn num_classes(&self) -> usize {
+            3
+        }
+        fn input_shape(&self) -> [usize; 3] {
+            [3, 4, 4]
+        }
+        fn name(&self) -> &str {
+            "means"
+        }
+    }
+
+    fn set() -> ImageSet {
+        // Mid-gray images: no clipping under any brightness level.
+        let n = 6;
+        let pixels: Vec<u8> = (0..n * 48).map(|i| 100 + (i % 7) as u8).collect();
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        ImageSet::new(pixels, [3, 4, 4], labels, vec!["a".into(), "b".into(), "c".into()]).unwrap()
+    }
+
+    #[test]
+    fn ds_under_brightness_matches_the_closed_form() {
+        let opts = SweepOptions {
+            kinds: vec![PerturbationKind::Brightness],
+            batch_size: 4,
+            ..SweepOptions::default()
+        };
+        let r = perturbation_sweep(&Means(2.0), &set(), &opts, &Device::Cpu).unwrap();
+        assert_eq!(r.entries.len(), 4);
+        for (e, d) in r.entries.iter().zip([16.0, 32.0, 48.0, 64.0]) {
+            let expect = 3.0 * (2.0 * d / 255.0f64).powi(2);
+            assert!((e.mean_ds - expect).abs() < 1e-5, "{}: {} vs {expect}", e.level, e.mean_ds);
+            assert!(e.ds_ci95 < 1e-5);
+            assert!((e.median_ds - expect).abs() < 1e-5);
+        }
+        assert_eq!(r.get(PerturbationKind::Brightness, Level::new(2).unwrap()).unwrap().level, 2);
+    }
+
+    #[test]
+    fn spatial_permutations_leave_channel_means_and_accuracy_alone() {
+        let opts = SweepOptions {
+            kinds: vec![PerturbationKind::SlidingPuzzle, PerturbationKind::CentreShuffle],
+            levels: vec![Level::new(1).unwrap(), Level::new(2).unwrap()],
+            ..SweepOptions::default()
+        };
+        let r = perturbation_sweep(&Means(1.0), &set(), &opts, &Device::Cpu).unwrap();
+        for e in &r.entries {
+            assert!(e.mean_ds < 1e-10, "{} {}: {}", e.kind, e.level, e.mean_ds);
+            assert_eq!(e.accuracy, r.clean_accuracy);
+        }
+    }
+
+    #[test]
+    fn empty_sets_and_zero_batches_are_errors() {
+        let empty = set().take(0);
+        assert!(perturbation_sweep(&Means(1.0), &empty, &SweepOptions::default(), &Device::Cpu).is_err());
+        let opts = SweepOptions { batch_size: 0, ..SweepOptions::default() };
+        assert!(perturbation_sweep(&Means(1.0), &set(), &opts, &Device::Cpu).is_err());
+    }
+}

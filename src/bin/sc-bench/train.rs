@@ -1,0 +1,158 @@
+use crate::Out;
+use anyhow::{Context, Result};
+use candle_core::Device;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sc_train::{EpochMetrics, Observer, StepInfo, TrainConfig};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Train a classifier in one of the paper's four regimes.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Data set (see `data info`); default shapes.
+    #[arg(long)]
+    data: Option<String>,
+    /// small-cnn, resnet18 or resnet50.
+    #[arg(long)]
+    model: Option<String>,
+    /// base, c, adv or adv-c.
+    #[arg(long)]
+    regime: Option<String>,
+    /// Weight of the continuity term.
+    #[arg(long)]
+    alpha: Option<f64>,
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// adam or sgd.
+    #[arg(long)]
+    optimizer: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The run directory (config.toml, checkpoints/, metrics.jsonl).
+    #[arg(long)]
+    run: PathBuf,
+    /// Continue the run in --run from its last complete checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// A TOML file of options; command-line flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// {test_accuracy, epochs, seconds, run, ...} on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainArgs {
+    fn overrides(&self) -> Result<Vec<(String, String)>> {
+        let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut out = Vec::new();
+        let mut push = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_string(), v));
+            }
+        };
+        push("data", self.data.as_deref().map(quoted));
+        push("model", self.model.as_deref().map(quoted));
+        push("regime", self.regime.as_deref().map(quoted));
+        push("alpha", self.alpha.map(|v| format!("{v:?}")));
+        push("epochs", self.epochs.map(|v| v.to_string()));
+        push("batch_size", self.batch_size.map(|v| v.to_string()));
+        push("lr", self.lr.map(|v| format!("{v:?}")));
+        push("optimizer", self.optimizer.as_deref().map(quoted));
+        push("seed", self.seed.map(|v| v.to_string()));
+        for kv in &self.set {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        Ok(out)
+    }
+}
+
+/// A progress bar per epoch: images/s, loss terms, running accuracy.
+struct Bars {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Observer for Bars {
+    fn start(&mut self, config: &TrainConfig, steps_per_epoch: u64, resumed_at: u64) {
+        if !self.quiet {
+            eprintln!(
+                "training {} ({}) on {} for {} epochs of {steps_per_epoch} steps{}",
+                config.model,
+                config.regime,
+                config.data,
+                config.epochs,
+                if resumed_at > 0 { format!(", resuming after step {resumed_at}") } else { String::new() }
+            );
+        }
+    }
+
+    fn step(&mut self, info: &StepInfo) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(info.steps_per_epoch);
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix((info.epoch + 1).to_string());
+            bar
+        });
+        bar.set_position(info.step);
+        bar.set_message(format!(
+            "loss {:.4} ce {:.4} cont {:.4} acc {:.3} {:.0} img/s",
+            info.loss, info.ce, info.continuity, info.accuracy, info.images_per_second
+        ));
+    }
+
+    fn epoch(&mut self, m: &EpochMetrics) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "epoch {}: loss {:.4} (ce {:.4}, continuity {:.4}), train acc {:.4}, test acc {}, held-out DS {}, {:.0} s",
+            m.epoch + 1,
+            m.loss,
+            m.ce,
+            m.continuity,
+            m.train_accuracy,
+            m.test_accuracy.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
+            m.heldout_ds.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into()),
+            m.elapsed_seconds
+        );
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let out = Out::new(args.json);
+    let config = TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?;
+    let report = sc_train::train(&config, &args.run, args.resume, &Device::Cpu, &mut Bars { bar: None, quiet: false })?;
+    out.say(format!(
+        "done: test accuracy {}, {} epochs, {:.1} s; run in {}",
+        report.test_accuracy.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
+        report.epochs,
+        report.seconds,
+        report.run
+    ));
+    out.json(&json!({
+        "test_accuracy": report.test_accuracy,
+        "heldout_ds": report.heldout_ds,
+        "epochs": report.epochs,
+        "global_steps": report.global_steps,
+        "seconds": report.seconds,
+        "run": report.run,
+        "checkpoint": report.checkpoint,
+        "regime": config.regime.name(),
+        "model": config.model,
+    }))
+}
