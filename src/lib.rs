@@ -14,8 +14,12 @@
 //! # Ok::<(), semcon::data::Error>(())
 //! ```
 
+pub use sc_attack as attack;
 pub use sc_core as core;
 pub use sc_data as data;
 pub use sc_loss as loss;
+pub use sc_models as models;
 pub use sc_perturb as perturb;
+pub use sc_probes as probes;
 pub use sc_report as report;
+pub use sc_train as train;

@@ -2,6 +2,7 @@
 
 mod cli_data;
 mod cli_perturb;
+mod cli_train;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -6,11 +6,20 @@
 //! - `tidy`: formatting, a crate doc with a runnable example in every
 //!   library crate, and no `todo!`/`unimplemented!` stubs.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
+//! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
+//!   the paper's study end to end (train the four regimes, PGD evaluation
+//!   with sanity checks, DS per perturbation and level, semantic-feature
+//!   probes) into `REPORT.md` + `report.json`. `--quick`: `shapes` on the
+//!   CPU in minutes; otherwise CIFAR-100 (`--data` = its binary folder) with
+//!   ResNet18 on CUDA (builds with `--features cuda`). Re-running skips
+//!   finished stages and resumes training.
 //! - `demo [--out DIR]`: the most complete job the project has today, in
 //!   release mode: describes the embedded `shapes` set and the real data
 //!   under `../shared/data` when present, draws preview grids, applies every
 //!   perturbation of the paper at every level to `shapes` and writes a table
 //!   of their strength to `REPORT.md`.
+
+mod reproduce;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -39,8 +48,47 @@ fn run() -> Result<()> {
             };
             demo(&root, &out)
         }
-        Some(other) => bail!("unknown command {other:?}: expected tidy, test or demo"),
-        None => bail!("usage: cargo xtask <tidy|test|demo [--out DIR]>"),
+        Some("reproduce") => {
+            let flag = |name: &str| -> Result<Option<String>> {
+                match args.iter().position(|a| a == name) {
+                    Some(i) => Ok(Some(
+                        args.get(i + 1)
+                            .with_context(|| format!("{name} needs a value"))?
+                            .clone(),
+                    )),
+                    None => Ok(None),
+                }
+            };
+            let quick = args.iter().any(|a| a == "--quick");
+            let out = flag("--out")?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join(if quick { "runs/quick" } else { "runs/paper" }));
+            let mut plan = if quick {
+                reproduce::Plan::quick(out)
+            } else {
+                let data = flag("--data")?.context(
+                    "the full reproduction needs --data DIR (the CIFAR-100 binary folder; `sc-bench data fetch cifar100 --dir DIR`), or --quick",
+                )?;
+                reproduce::Plan::full(out, Path::new(&data))
+            };
+            if let Some(s) = flag("--seeds")? {
+                plan.seeds = s.parse().with_context(|| format!("--seeds {s:?}"))?;
+            }
+            if let Some(e) = flag("--epochs")? {
+                plan.epochs = e.parse().with_context(|| format!("--epochs {e:?}"))?;
+            }
+            if let Some(d) = flag("--device")? {
+                plan.device = d;
+            }
+            let mut build = vec!["build", "--release", "--bin", "sc-bench"];
+            if plan.device.starts_with("cuda") {
+                build.extend(["--features", "cuda"]);
+            }
+            cargo(&root, &build)?;
+            reproduce::reproduce(&root.join("target/release/sc-bench"), &plan)
+        }
+        Some(other) => bail!("unknown command {other:?}: expected tidy, test, demo or reproduce"),
+        None => bail!("usage: cargo xtask <tidy|test|demo [--out DIR]|reproduce [--quick] ...>"),
     }
 }
 

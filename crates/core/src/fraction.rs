@@ -12,14 +12,22 @@ impl Fraction {
         let s = s.trim();
         let value = match s.split_once('/') {
             Some((a, b)) => {
-                let a: f64 = a.trim().parse().map_err(|_| format!("{s:?}: {a:?} is not a number"))?;
-                let b: f64 = b.trim().parse().map_err(|_| format!("{s:?}: {b:?} is not a number"))?;
+                let a: f64 = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{s:?}: {a:?} is not a number"))?;
+                let b: f64 = b
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{s:?}: {b:?} is not a number"))?;
                 if b == 0.0 {
                     return Err(format!("{s:?}: division by zero"));
                 }
                 a / b
             }
-            None => s.parse().map_err(|_| format!("{s:?} is not a number or a fraction like 8/255"))?,
+            None => s
+                .parse()
+                .map_err(|_| format!("{s:?} is not a number or a fraction like 8/255"))?,
         };
         if !value.is_finite() {
             return Err(format!("{s:?} is not finite"));

@@ -66,7 +66,9 @@ pub struct SweepReport {
 impl SweepReport {
     /// The entry for `kind` at `level`.
     pub fn get(&self, kind: PerturbationKind, level: Level) -> Option<&SweepEntry> {
-        self.entries.iter().find(|e| e.kind == kind.name() && e.level == level.get())
+        self.entries
+            .iter()
+            .find(|e| e.kind == kind.name() && e.level == level.get())
     }
 }
 
@@ -107,7 +109,10 @@ pub fn perturbation_sweep(
     let mut ds: Vec<Vec<f64>> = vec![Vec::with_capacity(set.len()); perturbations.len()];
     let mut correct = vec![0.0; perturbations.len()];
     let mut clean_correct = 0.0;
-    for (b, batch) in set.batches(opts.batch_size, Order::Sequential, false, device)?.enumerate() {
+    for (b, batch) in set
+        .batches(opts.batch_size, Order::Sequential, false, device)?
+        .enumerate()
+    {
         let batch = batch?;
         let clean = model.logits(&batch.images)?;
         clean_correct += count_correct(&clean, &batch.labels)?;
@@ -119,7 +124,11 @@ pub fn perturbation_sweep(
                 .index(b as u64)
                 .stream("sweep");
             let logits = model.logits(&p.apply(&batch.images, &mut rng)?)?;
-            ds[i].extend(sc_loss::ds(&clean, &logits)?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+            ds[i].extend(
+                sc_loss::ds(&clean, &logits)?
+                    .to_dtype(DType::F64)?
+                    .to_vec1::<f64>()?,
+            );
             correct[i] += count_correct(&logits, &batch.labels)?;
         }
     }
@@ -140,7 +149,11 @@ pub fn perturbation_sweep(
             SweepEntry {
                 kind: kind.name().to_string(),
                 level: level.get(),
-                params: p.params().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                params: p
+                    .params()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
                 mean_ds: mean,
                 ds_ci95: 1.96 * (var / n).sqrt(),
                 median_ds: median,
@@ -184,7 +197,13 @@ mod tests {
         let n = 6;
         let pixels: Vec<u8> = (0..n * 48).map(|i| 100 + (i % 7) as u8).collect();
         let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
-        ImageSet::new(pixels, [3, 4, 4], labels, vec!["a".into(), "b".into(), "c".into()]).unwrap()
+        ImageSet::new(
+            pixels,
+            [3, 4, 4],
+            labels,
+            vec!["a".into(), "b".into(), "c".into()],
+        )
+        .unwrap()
     }
 
     #[test]
@@ -198,17 +217,30 @@ mod tests {
         assert_eq!(r.entries.len(), 4);
         for (e, d) in r.entries.iter().zip([16.0, 32.0, 48.0, 64.0]) {
             let expect = 3.0 * (2.0 * d / 255.0f64).powi(2);
-            assert!((e.mean_ds - expect).abs() < 1e-5, "{}: {} vs {expect}", e.level, e.mean_ds);
+            assert!(
+                (e.mean_ds - expect).abs() < 1e-5,
+                "{}: {} vs {expect}",
+                e.level,
+                e.mean_ds
+            );
             assert!(e.ds_ci95 < 1e-5);
             assert!((e.median_ds - expect).abs() < 1e-5);
         }
-        assert_eq!(r.get(PerturbationKind::Brightness, Level::new(2).unwrap()).unwrap().level, 2);
+        assert_eq!(
+            r.get(PerturbationKind::Brightness, Level::new(2).unwrap())
+                .unwrap()
+                .level,
+            2
+        );
     }
 
     #[test]
     fn spatial_permutations_leave_channel_means_and_accuracy_alone() {
         let opts = SweepOptions {
-            kinds: vec![PerturbationKind::SlidingPuzzle, PerturbationKind::CentreShuffle],
+            kinds: vec![
+                PerturbationKind::SlidingPuzzle,
+                PerturbationKind::CentreShuffle,
+            ],
             levels: vec![Level::new(1).unwrap(), Level::new(2).unwrap()],
             ..SweepOptions::default()
         };
@@ -222,8 +254,14 @@ mod tests {
     #[test]
     fn empty_sets_and_zero_batches_are_errors() {
         let empty = set().take(0);
-        assert!(perturbation_sweep(&Means(1.0), &empty, &SweepOptions::default(), &Device::Cpu).is_err());
-        let opts = SweepOptions { batch_size: 0, ..SweepOptions::default() };
+        assert!(
+            perturbation_sweep(&Means(1.0), &empty, &SweepOptions::default(), &Device::Cpu)
+                .is_err()
+        );
+        let opts = SweepOptions {
+            batch_size: 0,
+            ..SweepOptions::default()
+        };
         assert!(perturbation_sweep(&Means(1.0), &set(), &opts, &Device::Cpu).is_err());
     }
 }

@@ -1,6 +1,5 @@
 use crate::Out;
 use anyhow::{Context, Result};
-use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sc_train::{EpochMetrics, Observer, StepInfo, TrainConfig};
@@ -20,13 +19,13 @@ pub struct TrainArgs {
     #[arg(long)]
     regime: Option<String>,
     /// Weight of the continuity term.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,
     #[arg(long)]
     epochs: Option<u64>,
     #[arg(long)]
     batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// adam or sgd.
     #[arg(long)]
@@ -45,6 +44,9 @@ pub struct TrainArgs {
     /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// {test_accuracy, epochs, seconds, run, ...} on stdout.
     #[arg(long)]
     json: bool,
@@ -93,7 +95,11 @@ impl Observer for Bars {
                 config.regime,
                 config.data,
                 config.epochs,
-                if resumed_at > 0 { format!(", resuming after step {resumed_at}") } else { String::new() }
+                if resumed_at > 0 {
+                    format!(", resuming after step {resumed_at}")
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -102,7 +108,9 @@ impl Observer for Bars {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}") {
+            if let Ok(style) = ProgressStyle::with_template(
+                "epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_prefix((info.epoch + 1).to_string());
@@ -136,10 +144,23 @@ impl Observer for Bars {
 pub fn run(args: TrainArgs) -> Result<()> {
     let out = Out::new(args.json);
     let config = TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?;
-    let report = sc_train::train(&config, &args.run, args.resume, &Device::Cpu, &mut Bars { bar: None, quiet: false })?;
+    let device = crate::model::device(&args.device)?;
+    let report = sc_train::train(
+        &config,
+        &args.run,
+        args.resume,
+        &device,
+        &mut Bars {
+            bar: None,
+            quiet: false,
+        },
+    )?;
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",
-        report.test_accuracy.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
+        report
+            .test_accuracy
+            .map(|a| format!("{a:.4}"))
+            .unwrap_or_else(|| "-".into()),
         report.epochs,
         report.seconds,
         report.run

@@ -1,0 +1,331 @@
+//! DeepFool: the minimal perturbation that crosses the decision boundary,
+//! optionally restricted to a linear subspace.
+
+use crate::attack::Attack;
+use crate::error::{invalid_input, invalid_param, Result};
+use crate::input::check_batch;
+use crate::objective::logits;
+use crate::ops::{per_sample_l1, per_sample_norms, scale_per_sample, to_f64_vec, to_u32_vec};
+use crate::threat::{Norm, ThreatModel};
+use candle_core::{DType, Tensor, Var, D};
+use rand::RngCore;
+use sc_core::Classifier;
+
+/// The length added to every linearised step, as in the reference
+/// implementation of Moosavi-Dezfooli et al., so that a step lands strictly
+/// past the linearised boundary rather than on it.
+const NUDGE: f64 = 1e-4;
+/// Largest tolerated `|B B^T - I|` entry of a subspace basis.
+const ORTHONORMAL_TOLERANCE: f64 = 1e-3;
+
+/// The settings of a [`DeepFool`] attack; checked by [`DeepFool::new`].
+#[derive(Debug, Clone)]
+pub struct DeepFoolConfig {
+    /// The norm in which the perturbation is minimal (L2 or Linf).
+    pub norm: Norm,
+    /// Most linearisation steps (default 50).
+    pub steps: usize,
+    /// The total perturbation is scaled by `1 + overshoot` (default 0.02)
+    /// so that it ends past the boundary.
+    pub overshoot: f64,
+    /// Only the `k` classes with the highest clean logits (the label
+    /// included) are candidate targets, as in the reference implementation
+    /// (which uses 10); `None` uses all classes. Each candidate costs one
+    /// backward pass per step.
+    pub candidates: Option<usize>,
+    /// An orthonormal basis `[k, C*H*W]` (rows): every gradient is
+    /// projected onto its span, so the perturbation stays in it. L2 only.
+    pub subspace: Option<Tensor>,
+}
+
+impl DeepFoolConfig {
+    /// 50 steps, overshoot 0.02, all classes, no subspace.
+    pub fn new(norm: Norm) -> Self {
+        DeepFoolConfig {
+            norm,
+            steps: 50,
+            overshoot: 0.02,
+            candidates: None,
+            subspace: None,
+        }
+    }
+}
+
+/// DeepFool (Moosavi-Dezfooli et al. 2016, "DeepFool: a simple and
+/// accurate method to fool deep neural networks"): linearise the logit
+/// differences `f_k - f_y` around the current point, step onto the nearest
+/// linearised boundary (distance `|f_k - f_y| / ||grad (f_k - f_y)||_q`
+/// with `q` the dual norm: 2 for L2, 1 for Linf), and repeat until the
+/// prediction changes. On a linear model the first step is exact, so the
+/// result estimates the distance to the decision boundary, the "margin".
+///
+/// With [`DeepFoolConfig::subspace`] this is the subspace-constrained
+/// DeepFool of Ortiz-Jimenez et al. 2020 ("Hold me tight! Influence of
+/// discriminative features on deep network boundaries"): gradients are
+/// projected by `P = B^T B`, giving the margin along a band of frequencies.
+///
+/// Images already misclassified are left as they are (margin 0). The
+/// model's decision is measured against `y`; pass the model's own
+/// predictions as `y` to measure every image's distance to its own
+/// decision boundary. There is no eps: [`Attack::threat`] is `None`. The
+/// result is clipped to `[0, 1]`; where the clip binds, a subspace
+/// perturbation can leave the subspace (the reported norms are those of the
+/// returned images).
+#[derive(Debug, Clone)]
+pub struct DeepFool {
+    config: DeepFoolConfig,
+}
+
+/// What [`DeepFool::margins`] found per image.
+#[derive(Debug, Clone)]
+pub struct Margins {
+    /// The perturbed images `[N, C, H, W]`, in `[0, 1]`.
+    pub adv: Tensor,
+    /// `||adv - x||` in the attack's norm: the estimated margin where the
+    /// attack succeeded, 0 for images misclassified to begin with.
+    pub norms: Vec<f32>,
+    /// Whether `adv` is misclassified (the boundary was crossed within the steps).
+    pub success: Vec<bool>,
+}
+
+impl DeepFool {
+    /// Checks `steps >= 1`, `overshoot` finite and `>= 0`, `candidates >= 2`,
+    /// and that a subspace is a float `[k, d]` matrix with orthonormal rows
+    /// (used with L2 only: the minimal Linf perturbation inside a subspace
+    /// is a linear program, not a DeepFool step).
+    pub fn new(config: DeepFoolConfig) -> Result<Self> {
+        if config.steps == 0 {
+            return Err(invalid_param("steps", 0, "at least 1"));
+        }
+        if !(config.overshoot.is_finite() && config.overshoot >= 0.0) {
+            return Err(invalid_param(
+                "overshoot",
+                config.overshoot,
+                "a finite number >= 0",
+            ));
+        }
+        if let Some(c) = config.candidates {
+            if c < 2 {
+                return Err(invalid_param(
+                    "candidates",
+                    c,
+                    "at least 2 (the label and one other class)",
+                ));
+            }
+        }
+        if let Some(b) = &config.subspace {
+            if config.norm != Norm::L2 {
+                return Err(invalid_param(
+                    "norm",
+                    config.norm,
+                    "l2 when a subspace is given (Ortiz-Jimenez et al. 2020)",
+                ));
+            }
+            check_basis(b)?;
+        }
+        Ok(DeepFool { config })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DeepFoolConfig {
+        &self.config
+    }
+
+    /// The perturbed images, the size of each perturbation in the attack's
+    /// norm, and whether each crossed the boundary.
+    pub fn margins(&self, model: &dyn Classifier, x: &Tensor, y: &Tensor) -> Result<Margins> {
+        let n = check_batch(model, x, y)?;
+        if n == 0 {
+            return Ok(Margins {
+                adv: x.clone(),
+                norms: Vec::new(),
+                success: Vec::new(),
+            });
+        }
+        let c = &self.config;
+        let dims = x.dims().to_vec();
+        let d: usize = dims[1..].iter().product();
+        let basis = match &c.subspace {
+            Some(b) => {
+                if b.dim(1)? != d {
+                    return Err(invalid_input(
+                        "subspace",
+                        format!("basis of shape {:?} for images of {d} pixels", b.dims()),
+                    ));
+                }
+                Some(b.to_dtype(x.dtype())?.to_device(x.device())?)
+            }
+            None => None,
+        };
+        let project = |g: Tensor| -> Result<Tensor> {
+            match &basis {
+                Some(b) => {
+                    let flat = g.reshape((n, d))?;
+                    Ok(flat.matmul(&b.t()?)?.matmul(b)?.reshape(dims.as_slice())?)
+                }
+                None => Ok(g),
+            }
+        };
+
+        let labels = to_u32_vec(y)?;
+        let classes = model.num_classes();
+        let clean = logits(model, x)?;
+        let clean_v: Vec<Vec<f64>> = clean.to_dtype(DType::F64)?.to_vec2()?;
+        let m = c
+            .candidates
+            .unwrap_or(classes)
+            .min(classes)
+            .saturating_sub(1);
+        // The m classes other than the label with the highest clean logits.
+        let others: Vec<Vec<u32>> = (0..n)
+            .map(|i| {
+                let mut order: Vec<u32> = (0..classes as u32).filter(|&k| k != labels[i]).collect();
+                order.sort_by(|&a, &b| clean_v[i][b as usize].total_cmp(&clean_v[i][a as usize]));
+                order.truncate(m);
+                order
+            })
+            .collect();
+        let other_idx: Vec<Tensor> = (0..m)
+            .map(|j| {
+                let col: Vec<u32> = others.iter().map(|o| o[j]).collect();
+                Tensor::from_vec(col, (n, 1), x.device())
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let y_idx = y.unsqueeze(1)?;
+
+        let mut active: Vec<bool> = vec![true; n];
+        let mut r_tot = x.zeros_like()?;
+        let mut cur = x.clone();
+        let mut pred: Vec<u32>;
+        let mut step = 0;
+        loop {
+            let var = Var::from_tensor(&cur.detach())?;
+            let l = logits(model, var.as_tensor())?;
+            pred = to_u32_vec(&l.argmax(D::Minus1)?)?;
+            for i in 0..n {
+                active[i] &= pred[i] == labels[i];
+            }
+            if step == c.steps || m == 0 || !active.iter().any(|&a| a) {
+                break;
+            }
+            step += 1;
+            let f_label = l.gather(&y_idx, 1)?;
+            let mut gaps = Vec::with_capacity(m);
+            let mut grads = Vec::with_capacity(m);
+            for idx in &other_idx {
+                let gap = (l.gather(idx, 1)? - &f_label)?.squeeze(1)?;
+                let g = match gap.sum_all()?.backward()?.get(var.as_tensor()) {
+                    Some(g) => g.detach(),
+                    None => x.zeros_like()?,
+                };
+                gaps.push(to_f64_vec(&gap)?);
+                grads.push(project(g)?);
+            }
+            let dual: Vec<Vec<f64>> = grads
+                .iter()
+                .map(|g| match c.norm {
+                    Norm::L2 => per_sample_norms(g, Norm::L2),
+                    Norm::Linf => per_sample_l1(g),
+                })
+                .collect::<Result<_>>()?;
+            // coef[j][i]: the multiple of candidate j's direction in sample i's step.
+            let mut coef = vec![vec![0.0; n]; m];
+            for i in (0..n).filter(|&i| active[i]) {
+                let nearest = (0..m)
+                    .filter(|&j| dual[j][i] > 0.0 && dual[j][i].is_finite())
+                    .map(|j| (j, gaps[j][i].abs() / dual[j][i]))
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((j, dist)) = nearest {
+                    coef[j][i] = match c.norm {
+                        Norm::L2 => (dist + NUDGE) / dual[j][i],
+                        Norm::Linf => dist + NUDGE,
+                    };
+                }
+            }
+            for (j, g) in grads.iter().enumerate() {
+                if coef[j].iter().any(|&v| v != 0.0) {
+                    let dir = match c.norm {
+                        Norm::L2 => g.clone(),
+                        Norm::Linf => g.sign()?,
+                    };
+                    r_tot = (r_tot + scale_per_sample(&dir, &coef[j])?)?;
+                }
+            }
+            cur = (x + r_tot.affine(1.0 + c.overshoot, 0.0)?)?.clamp(0.0, 1.0)?;
+        }
+        let norms = per_sample_norms(&(&cur - x)?, c.norm)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let success = pred.iter().zip(&labels).map(|(p, y)| p != y).collect();
+        Ok(Margins {
+            adv: cur,
+            norms,
+            success,
+        })
+    }
+}
+
+fn check_basis(b: &Tensor) -> Result<()> {
+    let (k, d) = b.dims2().map_err(|_| {
+        invalid_input(
+            "subspace",
+            format!("shape {:?}: expected [k, C*H*W]", b.dims()),
+        )
+    })?;
+    if !b.dtype().is_float() || k == 0 || k > d {
+        return Err(invalid_input(
+            "subspace",
+            format!(
+                "{:?} basis of shape [{k}, {d}]: expected a float matrix with 1 <= k <= d rows",
+                b.dtype()
+            ),
+        ));
+    }
+    let b = b.to_dtype(DType::F64)?;
+    let gram = b.matmul(&b.t()?)?;
+    let eye = Tensor::eye(k, DType::F64, b.device())?;
+    let err: f64 = (gram - eye)?.abs()?.max_all()?.to_scalar()?;
+    if err.is_nan() || err > ORTHONORMAL_TOLERANCE {
+        return Err(invalid_input(
+            "subspace",
+            format!("rows are not orthonormal: max |B B^T - I| = {err:e}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Attack for DeepFool {
+    fn name(&self) -> &'static str {
+        if self.config.subspace.is_some() {
+            "deepfool-subspace"
+        } else {
+            "deepfool"
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, f64)> {
+        let c = &self.config;
+        let subspace_dim = c.subspace.as_ref().map_or(0, |b| b.dims()[0]);
+        vec![
+            ("steps", c.steps as f64),
+            ("overshoot", c.overshoot),
+            ("candidates", c.candidates.unwrap_or(0) as f64),
+            ("subspace_dim", subspace_dim as f64),
+        ]
+    }
+
+    fn threat(&self) -> Option<ThreatModel> {
+        None
+    }
+
+    fn perturb(
+        &self,
+        model: &dyn Classifier,
+        x: &Tensor,
+        y: &Tensor,
+        _rng: &mut dyn RngCore,
+    ) -> Result<Tensor> {
+        Ok(self.margins(model, x, y)?.adv)
+    }
+}

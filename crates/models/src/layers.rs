@@ -1,0 +1,246 @@
+//! Layer constructors over a [`ParamSource`] with torchvision's names, and
+//! the pooling operations candle lacks.
+
+use crate::params::{ParamKind, ParamSource};
+use crate::Result;
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear};
+
+/// PyTorch's BatchNorm defaults.
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+/// A bias-free convolution followed by BatchNorm, the unit of every network
+/// here (torchvision's convs before a BN have no bias).
+#[derive(Debug, Clone)]
+pub(crate) struct ConvBn {
+    conv: Conv2d,
+    /// The padding of a strided conv, applied explicitly (see [`ConvBn::conv`]).
+    strided_padding: Option<usize>,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    /// `conv` named `{conv}.weight` (`[cout, cin, k, k]`), BN named
+    /// `{bn}.{weight,bias,running_mean,running_var}`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        src: &mut dyn ParamSource,
+        conv: &str,
+        bn: &str,
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        let weight = src.param(
+            &format!("{conv}.weight"),
+            &[cout, cin, kernel, kernel],
+            ParamKind::Conv,
+        )?;
+        let (strided_padding, padding) = if stride > 1 {
+            (Some(padding), 0)
+        } else {
+            (None, padding)
+        };
+        let config = Conv2dConfig {
+            padding,
+            stride,
+            ..Default::default()
+        };
+        let conv = Conv2d::new(weight, None, config);
+        let mut get = |suffix: &str, kind| src.param(&format!("{bn}.{suffix}"), &[cout], kind);
+        let weight = get("weight", ParamKind::BnWeight)?;
+        let bias = get("bias", ParamKind::BnBias)?;
+        let mean = get("running_mean", ParamKind::BnRunningMean)?;
+        let var = get("running_var", ParamKind::BnRunningVar)?;
+        let bn = BatchNorm::new_with_momentum(cout, mean, var, weight, bias, BN_EPS, BN_MOMENTUM)?;
+        Ok(ConvBn {
+            conv,
+            strided_padding,
+            bn,
+        })
+    }
+
+    /// The convolution. A strided one pads explicitly and drops the rows
+    /// and columns no window reaches before convolving without padding:
+    /// the result is the same, and candle's backward then needs no output
+    /// padding. (candle derives one output padding from the height and
+    /// applies it to the width too, so the input gradient of a strided conv
+    /// fails whenever the two differ, e.g. on odd-by-even inputs.)
+    fn conv(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let Some(pad) = self.strided_padding else {
+            return self.conv.forward(x);
+        };
+        let (_, _, k, _) = self.conv.weight().dims4()?;
+        let stride = self.conv.config().stride;
+        let mut x = x.clone();
+        for dim in [2, 3] {
+            let padded = x.dim(dim)? + 2 * pad;
+            if padded < k {
+                candle_core::bail!(
+                    "input of size {} too small for a {k}x{k} conv",
+                    padded - 2 * pad
+                );
+            }
+            let reach = (padded - k) / stride * stride + k;
+            x = x.pad_with_zeros(dim, pad, pad)?.narrow(dim, 0, reach)?;
+        }
+        self.conv.forward(&x)
+    }
+
+    /// Train mode uses batch statistics and updates the running ones in
+    /// place (momentum 0.1, unbiased variance, as PyTorch).
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.bn.forward_t(&self.conv(x)?, train)
+    }
+}
+
+/// `fc`: `[out, in]` weight and `[out]` bias.
+pub(crate) fn linear(
+    src: &mut dyn ParamSource,
+    name: &str,
+    inputs: usize,
+    outputs: usize,
+) -> Result<Linear> {
+    let weight = src.param(
+        &format!("{name}.weight"),
+        &[outputs, inputs],
+        ParamKind::LinearWeight,
+    )?;
+    let bias = src.param(
+        &format!("{name}.bias"),
+        &[outputs],
+        ParamKind::LinearBias { fan_in: inputs },
+    )?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+/// Mean over the spatial dimensions: `[N, C, H, W]` to `[N, C]`.
+pub(crate) fn global_avg_pool(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.flatten_from(2)?.mean(2)
+}
+
+/// `MaxPool2d(2)` for even sizes, as a maximum over reshaped 2x2 windows.
+///
+/// candle's own max-pool gradient is scaled by 1/k² (it multiplies the
+/// output gradient by the share of maxima in the window instead of dividing
+/// by their count), so input gradients through it are 4x too small per
+/// 2x2 pool; the gradient of a max reduction is exact.
+pub(crate) fn max_pool_2x2(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if h % 2 != 0 || w % 2 != 0 {
+        candle_core::bail!("2x2 max-pool of an odd size {h}x{w}");
+    }
+    x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
+}
+
+/// torchvision's `MaxPool2d(kernel_size=3, stride=2, padding=1)`.
+///
+/// candle's max-pool has no gradient when the stride differs from the
+/// kernel (and a mis-scaled one otherwise, see [`max_pool_2x2`]); attacks need input gradients through the ResNet-50 stem; so
+/// this takes the maximum of strided slices, one dimension at a time (a max
+/// over a 3x3 window is a max over rows of maxima over columns). Padding
+/// with zeros instead of -inf is exact here because the input is a ReLU
+/// output (non-negative) and every window holds at least one real element.
+pub(crate) fn max_pool_3x3_s2_after_relu(x: &Tensor) -> candle_core::Result<Tensor> {
+    pool_dim(&pool_dim(x, 2)?, 3)
+}
+
+fn pool_dim(x: &Tensor, dim: usize) -> candle_core::Result<Tensor> {
+    let size = x.dim(dim)?;
+    let out = (size + 2 - 3) / 2 + 1;
+    // One zero on the left as in PyTorch; two on the right, so that each
+    // of the three offsets can take `2 * out` elements (the extra one is
+    // never selected).
+    let padded = x.pad_with_zeros(dim, 1, 2)?;
+    let mut result: Option<Tensor> = None;
+    for offset in 0..3 {
+        let window = padded.narrow(dim, offset, 2 * out)?;
+        let mut shape = window.dims().to_vec();
+        shape[dim] = out;
+        shape.insert(dim + 1, 2);
+        let strided = window
+            .contiguous()?
+            .reshape(shape)?
+            .narrow(dim + 1, 0, 1)?
+            .squeeze(dim + 1)?;
+        result = Some(match result {
+            None => strided,
+            Some(r) => r.maximum(&strided)?,
+        });
+    }
+    result.ok_or_else(|| candle_core::Error::Msg("internal: empty max-pool".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    fn sum(t: &Tensor) -> f64 {
+        t.sum_all().unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn max_pool_2x2_matches_candle_forward_with_unit_gradients() {
+        let v: Vec<f64> = (0..2 * 3 * 6 * 8)
+            .map(|i| ((i * 37 % 101) as f64) / 7.0 - 5.0)
+            .collect();
+        let x =
+            Var::from_tensor(&Tensor::from_vec(v, (2, 3, 6, 8), &Device::Cpu).unwrap()).unwrap();
+        let ours = max_pool_2x2(x.as_tensor()).unwrap();
+        let reference = x.as_tensor().max_pool2d(2).unwrap();
+        assert_eq!(ours.dims(), [2, 3, 3, 4]);
+        assert_eq!(
+            sum(&(ours.clone() - reference).unwrap().abs().unwrap()),
+            0.0
+        );
+        let g = ours.sum_all().unwrap().backward().unwrap();
+        let g = g.get(&x).unwrap();
+        // One unit per window, on its maximum (values are distinct within windows).
+        assert_eq!(sum(g), ours.elem_count() as f64);
+        let picked = (g * x.as_tensor()).unwrap();
+        assert!((sum(&picked) - sum(&ours)).abs() < 1e-9);
+        assert!(
+            max_pool_2x2(&Tensor::zeros((1, 1, 3, 4), DType::F64, &Device::Cpu).unwrap()).is_err()
+        );
+    }
+
+    /// Against candle's own max-pool on a zero-padded input, for odd and
+    /// even sizes, and with a gradient that reaches every window maximum.
+    #[test]
+    fn strided_max_pool_matches_candle() {
+        for (h, w) in [(1, 1), (2, 3), (7, 8), (9, 5)] {
+            let n = 2 * 3 * h * w;
+            let v: Vec<f64> = (0..n)
+                .map(|i| ((i * 37 % 101 + 1) as f64) / 101.0)
+                .collect();
+            let x = Var::from_tensor(&Tensor::from_vec(v, (2, 3, h, w), &Device::Cpu).unwrap())
+                .unwrap();
+            let ours = max_pool_3x3_s2_after_relu(x.as_tensor()).unwrap();
+            let padded = x
+                .as_tensor()
+                .pad_with_zeros(2, 1, 1)
+                .unwrap()
+                .pad_with_zeros(3, 1, 1)
+                .unwrap();
+            let reference = padded.max_pool2d_with_stride(3, 2).unwrap();
+            assert_eq!(ours.dims(), reference.dims(), "{h}x{w}");
+            let diff = (ours.clone() - reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
+            assert_eq!(diff, 0.0, "{h}x{w}");
+            let grads = ours.sum_all().unwrap().backward().unwrap();
+            let g = grads.get(&x).unwrap().sum_all().unwrap();
+            // Positive inputs never tie with the padding, so every unit of gradient reaches the input.
+            assert_eq!(g.to_scalar::<f64>().unwrap(), ours.elem_count() as f64);
+        }
+    }
+}

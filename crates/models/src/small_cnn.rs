@@ -1,0 +1,66 @@
+//! The small CNN of the quick study: four conv-BN-ReLU stages, fast enough
+//! to train on a CPU in minutes on 32x32 images.
+//!
+//! Parameter names follow the ResNets' style: `conv1`..`conv4` (3x3, no
+//! bias), `bn1`..`bn4`, `fc`. Widths 32, 64, 128, 256; 2x2 max-pools after
+//! stages 2, 3 and 4; global average pool; `fc`.
+
+use crate::layers::{global_avg_pool, linear, max_pool_2x2, ConvBn};
+use crate::params::ParamSource;
+use crate::Result;
+use candle_core::{Module, Tensor};
+use candle_nn::Linear;
+
+/// Channels of the four stages.
+pub(crate) const WIDTHS: [usize; 4] = [32, 64, 128, 256];
+
+#[derive(Debug, Clone)]
+pub(crate) struct SmallCnn {
+    stages: Vec<ConvBn>,
+    fc: Linear,
+}
+
+impl SmallCnn {
+    pub(crate) fn new(
+        num_classes: usize,
+        in_channels: usize,
+        src: &mut dyn ParamSource,
+    ) -> Result<Self> {
+        let mut cin = in_channels;
+        let mut stages = Vec::with_capacity(4);
+        for (i, &cout) in WIDTHS.iter().enumerate() {
+            let n = i + 1;
+            stages.push(ConvBn::new(
+                src,
+                &format!("conv{n}"),
+                &format!("bn{n}"),
+                cin,
+                cout,
+                3,
+                1,
+                1,
+            )?);
+            cin = cout;
+        }
+        let fc = linear(src, "fc", cin, num_classes)?;
+        Ok(SmallCnn { stages, fc })
+    }
+
+    /// The ReLU output of the fourth stage, before its max-pool: GradCAM
+    /// gets 8x8 maps on 32x32 inputs rather than 4x4.
+    pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for (i, stage) in self.stages.iter().enumerate() {
+            if i >= 2 {
+                x = max_pool_2x2(&x)?;
+            }
+            x = stage.forward_t(&x, train)?.relu()?;
+        }
+        Ok(x)
+    }
+
+    /// The last max-pool, global average pool and `fc`.
+    pub(crate) fn head(&self, features: &Tensor) -> candle_core::Result<Tensor> {
+        self.fc.forward(&global_avg_pool(&max_pool_2x2(features)?)?)
+    }
+}
