@@ -103,7 +103,10 @@ impl Optimizer {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // Detached: the moments must not keep this step's graph alive
+            // (each step's state would otherwise hold every earlier graph).
             let p = var.as_tensor().detach();
+            let g = g.detach();
             let mut g = if grad_scale != 1.0 {
                 g.affine(grad_scale, 0.0)?
             } else {
