@@ -1,6 +1,7 @@
 //! Integration tests: `sc-bench` run as a user runs it.
 
 mod cli_data;
+mod cli_eval;
 mod cli_perturb;
 mod cli_train;
 

@@ -1,6 +1,7 @@
 //! Layer constructors over a [`ParamSource`] with torchvision's names, and
 //! the pooling operations candle lacks.
 
+use crate::conv::{self, ConvImpl};
 use crate::params::{ParamKind, ParamSource};
 use crate::Result;
 use candle_core::{Module, ModuleT, Tensor};
@@ -12,12 +13,21 @@ const BN_MOMENTUM: f64 = 0.1;
 
 /// A bias-free convolution followed by BatchNorm, the unit of every network
 /// here (torchvision's convs before a BN have no bias).
+///
+/// With [`ConvImpl::Fast`] the convolution is [`conv::conv2d`], and the
+/// eval path folds the BatchNorm into it: `BN(W * x) = (s W) * x + (β - s μ)`
+/// with `s = γ / sqrt(σ² + ε)` per output channel, one weight-sized product
+/// instead of four passes over the activations (and their backward).
 #[derive(Debug, Clone)]
 pub(crate) struct ConvBn {
     conv: Conv2d,
     /// The padding of a strided conv, applied explicitly (see [`ConvBn::conv`]).
     strided_padding: Option<usize>,
+    /// The conv's stride and padding, for [`ConvImpl::Fast`].
+    stride: usize,
+    padding: usize,
     bn: BatchNorm,
+    imp: ConvImpl,
 }
 
 impl ConvBn {
@@ -39,13 +49,14 @@ impl ConvBn {
             &[cout, cin, kernel, kernel],
             ParamKind::Conv,
         )?;
-        let (strided_padding, padding) = if stride > 1 {
+        let imp = ConvImpl::auto(weight.device(), weight.dtype());
+        let (strided_padding, candle_padding) = if stride > 1 {
             (Some(padding), 0)
         } else {
             (None, padding)
         };
         let config = Conv2dConfig {
-            padding,
+            padding: candle_padding,
             stride,
             ..Default::default()
         };
@@ -59,8 +70,17 @@ impl ConvBn {
         Ok(ConvBn {
             conv,
             strided_padding,
+            stride,
+            padding,
             bn,
+            imp,
         })
+    }
+
+    /// Selects the convolution (the caller checks that `imp` supports the
+    /// weights' device and dtype).
+    pub(crate) fn set_conv_impl(&mut self, imp: ConvImpl) {
+        self.imp = imp;
     }
 
     /// The convolution. A strided one pads explicitly and drops the rows
@@ -93,7 +113,32 @@ impl ConvBn {
     /// Train mode uses batch statistics and updates the running ones in
     /// place (momentum 0.1, unbiased variance, as PyTorch).
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.bn.forward_t(&self.conv(x)?, train)
+        match self.imp {
+            ConvImpl::Candle => self.bn.forward_t(&self.conv(x)?, train),
+            ConvImpl::Fast if train => {
+                let y = conv::conv2d(x, self.conv.weight(), None, self.stride, self.padding)?;
+                self.bn.forward_t(&y, true)
+            }
+            ConvImpl::Fast => {
+                let (w, b) = self.folded()?;
+                conv::conv2d(x, &w, Some(&b), self.stride, self.padding)
+            }
+        }
+    }
+
+    /// The conv weight and bias with the eval-mode BatchNorm folded in.
+    /// The running statistics are read detached (as candle's eval BN does);
+    /// γ, β and W carry gradients if they are trainable.
+    fn folded(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        let Some((gamma, beta)) = self.bn.weight_and_bias() else {
+            candle_core::bail!("internal: BatchNorm without affine parameters");
+        };
+        let var = self.bn.running_var().detach();
+        let mean = self.bn.running_mean().detach();
+        let scale = (gamma / (var + self.bn.eps())?.sqrt()?)?;
+        let w = conv::scale_out_channels(self.conv.weight(), &scale)?;
+        let b = (beta - (mean * &scale)?)?;
+        Ok((w, b))
     }
 }
 

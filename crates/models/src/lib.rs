@@ -18,6 +18,12 @@
 //!   with the trainer's state, both written atomically.
 //! - [`Normalize`]: per-channel `(x - mean) / std`, the model's first layer,
 //!   with the standard presets.
+//! - [`conv`]: the convolution of the models on the CPU (f32, f64), im2col
+//!   and GEMM, 1.1-14x faster than candle's `conv2d` per pass; its
+//!   backward computes no weight gradient for detached weights; the eval
+//!   path also folds each BatchNorm into its conv. [`ConvImpl`] selects
+//!   it (the default on the CPU) or candle's ops (the default elsewhere,
+//!   and a reference: [`Model::with_conv_impl`]).
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
@@ -42,6 +48,7 @@
 
 mod arch;
 mod checkpoint;
+pub mod conv;
 mod error;
 mod io;
 mod layers;
@@ -54,6 +61,7 @@ mod small_cnn;
 
 pub use arch::{Arch, Block, NetConfig, ResNetConfig, Stem};
 pub use checkpoint::{checkpoint_paths, load_checkpoint, save_checkpoint, CheckpointMeta};
+pub use conv::ConvImpl;
 pub use error::{Error, Result};
 pub use model::Model;
 pub use normalize::Normalize;

@@ -1,4 +1,5 @@
 use crate::arch::{Arch, NetConfig};
+use crate::conv::ConvImpl;
 use crate::io::write_atomic;
 use crate::net::Net;
 use crate::normalize::Normalize;
@@ -27,6 +28,10 @@ const MAX_LISTED_PROBLEMS: usize = 8;
 ///
 /// Optimiser updates (`Var::set`) write the shared storage in place, so the
 /// eval network always sees the current weights.
+///
+/// Convolutions run as [`Model::conv_impl`] says: on the CPU by default
+/// [`ConvImpl::Fast`], whose backward skips the gradients of detached
+/// weights and whose eval path folds BatchNorm into the conv.
 pub struct Model {
     config: NetConfig,
     input_shape: [usize; 3],
@@ -35,6 +40,7 @@ pub struct Model {
     varmap: VarMap,
     train_net: Net,
     eval_net: Net,
+    conv_impl: ConvImpl,
     dtype: DType,
     device: Device,
 }
@@ -194,6 +200,7 @@ impl Model {
             varmap,
             train_net,
             eval_net,
+            conv_impl: ConvImpl::auto(device, dtype),
             dtype,
             device: device.clone(),
         })
@@ -268,7 +275,8 @@ impl Model {
         &self.varmap
     }
 
-    /// A copy with the same weights (not shared), normalisation and shape.
+    /// A copy with the same weights (not shared), normalisation, shape and
+    /// convolution implementation.
     pub fn deep_clone(&self) -> Result<Model> {
         let tensors = self.copied_tensors(|_| true)?;
         Model::assemble(
@@ -278,7 +286,35 @@ impl Model {
             tensors,
             self.dtype,
             &self.device,
-        )
+        )?
+        .with_conv_impl(self.conv_impl)
+    }
+
+    /// How the convolutions are computed: by default [`ConvImpl::Fast`] on
+    /// the CPU in f32 and f64, candle's own elsewhere ([`ConvImpl::auto`]).
+    pub fn conv_impl(&self) -> ConvImpl {
+        self.conv_impl
+    }
+
+    /// The same model with its convolutions computed by `imp` (e.g.
+    /// [`ConvImpl::Candle`] as a reference); an error if `imp` does not
+    /// support the model's device and dtype. Results agree within float
+    /// noise.
+    pub fn with_conv_impl(mut self, imp: ConvImpl) -> Result<Model> {
+        if !imp.supports(&self.device, self.dtype) {
+            return Err(Error::invalid(
+                "convolution implementation",
+                format!(
+                    "{imp:?} does not run on {:?} in {:?}",
+                    self.device.location(),
+                    self.dtype
+                ),
+            ));
+        }
+        self.train_net.set_conv_impl(imp);
+        self.eval_net.set_conv_impl(imp);
+        self.conv_impl = imp;
+        Ok(self)
     }
 
     /// A copy for `num_classes` classes: the same (copied) weights except a
@@ -307,7 +343,8 @@ impl Model {
             tensors,
             self.dtype,
             &self.device,
-        )
+        )?
+        .with_conv_impl(self.conv_impl)
     }
 
     /// The same model with another input normalisation.
@@ -498,6 +535,7 @@ impl fmt::Debug for Model {
             .field("input_shape", &self.input_shape)
             .field("normalize", &self.normalize)
             .field("dtype", &self.dtype)
+            .field("conv_impl", &self.conv_impl)
             .finish_non_exhaustive()
     }
 }

@@ -1,4 +1,5 @@
 use crate::arch::NetConfig;
+use crate::conv::ConvImpl;
 use crate::params::ParamSource;
 use crate::resnet::ResNet;
 use crate::small_cnn::SmallCnn;
@@ -21,6 +22,14 @@ impl Net {
             } => Net::SmallCnn(SmallCnn::new(*num_classes, *in_channels, src)?),
             NetConfig::ResNet(c) => Net::ResNet(ResNet::new(c, src)?),
         })
+    }
+
+    /// Selects the convolution of every conv-BN unit.
+    pub(crate) fn set_conv_impl(&mut self, imp: ConvImpl) {
+        match self {
+            Net::SmallCnn(n) => n.convs_mut().for_each(|c| c.set_conv_impl(imp)),
+            Net::ResNet(n) => n.convs_mut().for_each(|c| c.set_conv_impl(imp)),
+        }
     }
 
     pub(crate) fn feature_layer(&self) -> &'static str {

@@ -100,6 +100,15 @@ impl ResNet {
         })
     }
 
+    pub(crate) fn convs_mut(&mut self) -> impl Iterator<Item = &mut ConvBn> {
+        std::iter::once(&mut self.stem_conv).chain(
+            self.stages
+                .iter_mut()
+                .flatten()
+                .flat_map(|b| b.units.iter_mut().chain(b.downsample.as_mut())),
+        )
+    }
+
     /// The output of `layer4`, before pooling.
     pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let mut x = self.stem_conv.forward_t(x, train)?.relu()?;

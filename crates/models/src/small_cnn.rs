@@ -46,6 +46,10 @@ impl SmallCnn {
         Ok(SmallCnn { stages, fc })
     }
 
+    pub(crate) fn convs_mut(&mut self) -> impl Iterator<Item = &mut ConvBn> {
+        self.stages.iter_mut()
+    }
+
     /// The ReLU output of the fourth stage, before its max-pool: GradCAM
     /// gets 8x8 maps on 32x32 inputs rather than 4x4.
     pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {

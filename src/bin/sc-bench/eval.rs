@@ -39,6 +39,9 @@ pub struct EvalArgs {
     /// Images the sanity checks run on (the first ones).
     #[arg(long, default_value_t = 200)]
     sanity_samples: usize,
+    /// Iterations of the APGD-CE comparison in the sanity checks.
+    #[arg(long, default_value_t = 100)]
+    apgd_steps: usize,
     /// Skip the sanity checks.
     #[arg(long)]
     no_sanity: bool,
@@ -101,10 +104,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let device = device(&args.device)?;
-    let model = args.model.load(&device)?;
     let data: sc_data::DataSpec = args.data.parse().context("--data")?;
     let data = data.load()?;
     let set = data.test_or_only().context("the data set has no images")?;
+    let [_, h, w] = set.image_shape();
+    let model = args.model.load(&device, [h, w])?;
     let set = match args.limit {
         Some(0) => bail!("--limit must be at least 1"),
         Some(n) => set.take(n),
@@ -118,6 +122,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         } else {
             SanityOptions {
                 max_samples: Some(args.sanity_samples.max(1)),
+                apgd_steps: args.apgd_steps,
                 ..SanityOptions::default()
             }
         },

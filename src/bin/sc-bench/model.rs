@@ -20,7 +20,9 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn load(&self, device: &Device) -> Result<Model> {
+    /// Loads the model for images of `[H, W]` (the size of the data it will
+    /// see; weights files do not record it).
+    pub fn load(&self, device: &Device, image_size: [usize; 2]) -> Result<Model> {
         match (&self.weights, &self.run) {
             (Some(path), None) => {
                 let name = self
@@ -28,7 +30,8 @@ impl ModelArgs {
                     .as_deref()
                     .context("--weights needs --model NAME (small-cnn, resnet18, resnet50)")?;
                 let arch: Arch = name.parse().context("--model")?;
-                Model::load(arch, path, device).with_context(|| format!("loading {name} weights"))
+                Model::load_as(arch.config(1, 1), image_size, path, device)
+                    .with_context(|| format!("loading {name} weights"))
             }
             (None, Some(run)) => {
                 let runs = sc_train::RunDir::new(run);

@@ -47,10 +47,11 @@ pub fn run(args: SweepArgs) -> Result<()> {
             .context("--kinds")?,
     };
     let device = device(&args.device)?;
-    let model = args.model.load(&device)?;
     let data: sc_data::DataSpec = args.data.parse().context("--data")?;
     let data = data.load()?;
     let set = data.test_or_only().context("the data set has no images")?;
+    let [_, h, w] = set.image_shape();
+    let model = args.model.load(&device, [h, w])?;
     let set = match args.limit {
         Some(0) => bail!("--limit must be at least 1"),
         Some(n) => set.take(n),

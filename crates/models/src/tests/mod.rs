@@ -1,6 +1,7 @@
 //! Tests of the models against an independent reference, finite
 //! differences, and their files.
 
+mod conv;
 mod files;
 mod forward;
 mod grad;
