@@ -34,6 +34,9 @@ pub struct Plan {
     /// Test images for the attack and the sweep.
     pub eval_limit: usize,
     pub pgd_restarts: u64,
+    /// Images the sanity checks run on, and APGD-CE iterations there.
+    pub sanity_samples: usize,
+    pub apgd_steps: usize,
 }
 
 impl Plan {
@@ -41,18 +44,22 @@ impl Plan {
     pub fn quick(out: PathBuf) -> Plan {
         Plan {
             out,
-            data: "shapes:n=4000,test=1000".into(),
+            data: "shapes:n=3000,test=500".into(),
             model: "small-cnn".into(),
             epochs: 4,
             seeds: 1,
             device: "cpu".into(),
             train_set: vec![
-                "pgd_steps=3".into(),
+                "batch_size=64".into(),
+                "lr=0.003".into(),
+                "pgd_steps=2".into(),
                 "pgd_step=\"4/255\"".into(),
-                "eval_limit=500".into(),
+                "eval_limit=300".into(),
             ],
             eval_limit: 500,
             pgd_restarts: 1,
+            sanity_samples: 100,
+            apgd_steps: 50,
         }
     }
 
@@ -72,6 +79,8 @@ impl Plan {
             ],
             eval_limit: 10_000,
             pgd_restarts: 1,
+            sanity_samples: 1000,
+            apgd_steps: 100,
         }
     }
 }
@@ -164,6 +173,10 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                     &plan.pgd_restarts.to_string(),
                     "--limit",
                     &plan.eval_limit.to_string(),
+                    "--sanity-samples",
+                    &plan.sanity_samples.to_string(),
+                    "--apgd-steps",
+                    &plan.apgd_steps.to_string(),
                     "--seed",
                     &seed.to_string(),
                     "--device",
