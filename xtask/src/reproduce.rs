@@ -359,7 +359,9 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
     }
     s.push_str("\n\n## Distance score under photometric perturbations (paper Fig. 3)\n\n");
     s.push_str("Mean `DS(x, P(x)) = ||F(P(x)) - F(x)||^2` (summed over classes, averaged over images) per level of Table 1. ");
-    s.push_str("The paper: constrained models (C, ADV+C) have smaller DS than the originals.\n\n");
+    s.push_str("The paper: constrained models (C, ADV+C) have smaller DS than the originals. ");
+    s.push_str("DS is comparable only between models of similar clean accuracy: a model that has not learned ");
+    s.push_str("(near-constant logits) has DS near 0. Check the Training table below before reading a trend.\n\n");
     for kind in PHOTOMETRIC {
         s.push_str(&format!("**{kind}**\n\n| regime | level 1 | level 2 | level 3 | level 4 |\n|---|---|---|---|---|\n"));
         for regime in REGIMES {
