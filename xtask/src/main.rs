@@ -149,7 +149,9 @@ fn tidy(root: &Path) -> Result<()> {
         for file in rust_files(&dir.join("src"))? {
             let text = std::fs::read_to_string(&file)?;
             for (n, line) in text.lines().enumerate() {
-                if line.contains("todo!(") || line.contains("unimplemented!(") {
+                // Spelled in two pieces so this check does not flag itself.
+                let stub = [concat!("todo", "!("), concat!("unimplemented", "!(")];
+                if stub.iter().any(|s| line.contains(s)) {
                     problems.push(format!("{}:{}: stub", file.display(), n + 1));
                 }
             }
