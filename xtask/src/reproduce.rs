@@ -269,28 +269,25 @@ fn per_regime<'a>(results: &'a [Value], regime: &'a str) -> impl Iterator<Item =
     results.iter().filter(move |r| r["regime"] == regime)
 }
 
-fn sweep_ds(results: &[Value], regime: &str, kind: &str, level: u64) -> Vec<f64> {
+/// `field` (`mean_ds` or `accuracy`) of the sweep entry for `kind` at `level`, per seed.
+fn sweep_value(results: &[Value], regime: &str, kind: &str, level: u64, field: &str) -> Vec<f64> {
     per_regime(results, regime)
         .filter_map(|r| {
             r["sweep"]["entries"]
                 .as_array()?
                 .iter()
                 .find(|e| e["kind"] == kind && e["level"] == level)
-                .and_then(|e| f(&e["mean_ds"]))
+                .and_then(|e| f(&e[field]))
         })
         .collect()
 }
 
+fn sweep_ds(results: &[Value], regime: &str, kind: &str, level: u64) -> Vec<f64> {
+    sweep_value(results, regime, kind, level, "mean_ds")
+}
+
 fn sweep_acc(results: &[Value], regime: &str, kind: &str, level: u64) -> Vec<f64> {
-    per_regime(results, regime)
-        .filter_map(|r| {
-            r["sweep"]["entries"]
-                .as_array()?
-                .iter()
-                .find(|e| e["kind"] == kind && e["level"] == level)
-                .and_then(|e| f(&e["accuracy"]))
-        })
-        .collect()
+    sweep_value(results, regime, kind, level, "accuracy")
 }
 
 fn markdown(plan: &Plan, results: &[Value]) -> String {

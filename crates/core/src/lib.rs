@@ -10,6 +10,8 @@
 //! - [`Level`]: a perturbation strength 1-4 of the paper's Table 1; an
 //!   invalid level cannot be built.
 //! - [`Fraction`]: epsilons and step sizes written as `8/255`.
+//! - [`write_atomic`]: files written to a temporary name and renamed, so a
+//!   kill never leaves a torn file.
 //!
 //! ```
 //! use sc_core::{Level, Seed};
@@ -28,11 +30,13 @@
 //! # Ok::<(), sc_core::Error>(())
 //! ```
 
+mod atomic;
 mod classifier;
 mod fraction;
 mod level;
 mod seed;
 
+pub use atomic::{write_atomic, write_atomic_with};
 pub use classifier::{Classifier, SpatialFeatures};
 pub use fraction::Fraction;
 pub use level::Level;

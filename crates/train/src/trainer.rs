@@ -144,7 +144,7 @@ pub fn train(
     let latest = run.latest()?;
     let (model, mut pos, optim_state) = match (&latest, resume) {
         (Some(stem), true) => {
-            let (model, meta) = sc_models::load_checkpoint(&run.checkpoints(), stem, device)?;
+            let (model, meta) = sc_models::load_checkpoint(run.checkpoints(), stem, device)?;
             let pos: Position_ = serde_json::from_value(meta.training.clone())
                 .map_err(|e| Error::Checkpoint(format!("{stem}.json: {e}")))?;
             check_same_run(&run, &pos.config, config, &model)?;
@@ -450,13 +450,14 @@ fn save(
     let stem = RunDir::stem(pos.global_step);
     let (state, _) = optimizer.state();
     let optim_path = dir.join(format!("{stem}.optim.safetensors"));
-    let tmp = dir.join(format!(".{stem}.optim.tmp{}", std::process::id()));
     let cpu: HashMap<String, Tensor> = state
         .into_iter()
         .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?)))
         .collect::<Result<_>>()?;
-    candle_core::safetensors::save(&cpu, &tmp)?;
-    std::fs::rename(&tmp, &optim_path).map_err(|e| io(&optim_path, e))?;
+    sc_core::write_atomic_with(&optim_path, |tmp| {
+        candle_core::safetensors::save(&cpu, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| io(&optim_path, e))?;
     let meta = CheckpointMeta {
         classes: train_set.classes().to_vec(),
         dataset: dataset.to_string(),

@@ -1,6 +1,6 @@
 use crate::model::{device, ModelArgs};
 use crate::Out;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use sc_attack::robustness::{evaluate_with, EvalOptions};
 use sc_attack::{
@@ -104,16 +104,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let device = device(&args.device)?;
-    let data: sc_data::DataSpec = args.data.parse().context("--data")?;
-    let data = data.load()?;
-    let set = data.test_or_only().context("the data set has no images")?;
+    let set = crate::model::evaluation_set(&args.data, args.limit)?;
     let [_, h, w] = set.image_shape();
     let model = args.model.load(&device, [h, w])?;
-    let set = match args.limit {
-        Some(0) => bail!("--limit must be at least 1"),
-        Some(n) => set.take(n),
-        None => set.clone(),
-    };
     let batch = set.gather(&(0..set.len()).collect::<Vec<_>>(), &device)?;
     let options = EvalOptions {
         batch_size: args.batch_size,

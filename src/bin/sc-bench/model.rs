@@ -79,3 +79,16 @@ pub fn device(name: &str) -> Result<Device> {
         other => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
     }
 }
+
+/// The images a model is measured on: the test split of `--data` (or its
+/// only split), its first `limit` images when given.
+pub fn evaluation_set(data: &str, limit: Option<usize>) -> Result<sc_data::ImageSet> {
+    let spec: sc_data::DataSpec = data.parse().context("--data")?;
+    let data = spec.load().with_context(|| format!("loading {spec}"))?;
+    let set = data.test_or_only().context("the data set has no images")?;
+    Ok(match limit {
+        Some(0) => bail!("--limit must be at least 1"),
+        Some(n) => set.take(n),
+        None => set.clone(),
+    })
+}
