@@ -3,6 +3,7 @@
 mod cli_data;
 mod cli_eval;
 mod cli_perturb;
+mod cli_speed;
 mod cli_train;
 
 use std::path::PathBuf;

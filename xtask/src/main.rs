@@ -13,12 +13,18 @@
 //!   CPU in minutes; otherwise CIFAR-100 (`--data` = its binary folder) with
 //!   ResNet18 on CUDA (builds with `--features cuda`). Re-running skips
 //!   finished stages and resumes training.
+//! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
+//!   [--only LETTERS] [--out DIR]`: images/s of the training, continuity,
+//!   PGD-10 and IG-32 steps of small-cnn and resnet18 and GFLOP/s of the
+//!   convolutions, beside PyTorch's (`../shared/bench/torch_anchor.py` run
+//!   by `--python`, or its earlier JSON), into `target/bench/BENCH.md`.
 //! - `demo [--out DIR]`: the most complete job the project has today, in
 //!   release mode: describes the embedded `shapes` set and the real data
 //!   under `../shared/data` when present, draws preview grids, applies every
 //!   perturbation of the paper at every level to `shapes` and writes a table
 //!   of their strength to `REPORT.md`.
 
+mod bench;
 mod reproduce;
 
 use anyhow::{bail, Context, Result};
@@ -48,17 +54,29 @@ fn run() -> Result<()> {
             };
             demo(&root, &out)
         }
-        Some("reproduce") => {
-            let flag = |name: &str| -> Result<Option<String>> {
-                match args.iter().position(|a| a == name) {
-                    Some(i) => Ok(Some(
-                        args.get(i + 1)
-                            .with_context(|| format!("{name} needs a value"))?
-                            .clone(),
-                    )),
-                    None => Ok(None),
-                }
+        Some("bench") => {
+            let flag = |name: &str| flag(&args, name);
+            let opts = bench::Options {
+                out: flag("--out")?
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| root.join("target/bench")),
+                python: flag("--python")?,
+                torch_json: flag("--torch-json")?.map(PathBuf::from),
+                anchor: flag("--anchor")?.map(PathBuf::from).unwrap_or_else(|| {
+                    root.join("../shared/bench/torch_anchor.py")
+                }),
+                models: flag("--models")?.unwrap_or_else(|| "small-cnn,resnet18".into()),
+                reps: match flag("--reps")? {
+                    Some(r) => r.parse().with_context(|| format!("--reps {r:?}"))?,
+                    None => 5,
+                },
+                only: flag("--only")?.unwrap_or_else(|| "abcdf".into()),
             };
+            cargo(&root, &["build", "--release", "--bin", "sc-bench"])?;
+            bench::bench(&root.join("target/release/sc-bench"), &opts)
+        }
+        Some("reproduce") => {
+            let flag = |name: &str| flag(&args, name);
             let quick = args.iter().any(|a| a == "--quick");
             let out = flag("--out")?
                 .map(PathBuf::from)
@@ -87,8 +105,20 @@ fn run() -> Result<()> {
             cargo(&root, &build)?;
             reproduce::reproduce(&root.join("target/release/sc-bench"), &plan)
         }
-        Some(other) => bail!("unknown command {other:?}: expected tidy, test, demo or reproduce"),
-        None => bail!("usage: cargo xtask <tidy|test|demo [--out DIR]|reproduce [--quick] ...>"),
+        Some(other) => bail!("unknown command {other:?}: expected tidy, test, demo, bench or reproduce"),
+        None => bail!("usage: cargo xtask <tidy|test|demo [--out DIR]|bench [--python PY] ...|reproduce [--quick] ...>"),
+    }
+}
+
+/// The value after `name` in `args`, if the flag is there.
+fn flag(args: &[String], name: &str) -> Result<Option<String>> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => Ok(Some(
+            args.get(i + 1)
+                .with_context(|| format!("{name} needs a value"))?
+                .clone(),
+        )),
+        None => Ok(None),
     }
 }
 

@@ -47,7 +47,9 @@ pub use config::{NormalizeChoice, Regime, TrainConfig};
 pub use optim::{Hyper, Optimizer, OptimizerKind};
 pub use run::RunDir;
 pub use schedule::{Position, Schedule};
-pub use trainer::{train, EpochMetrics, NoObserver, Observer, StepInfo, TrainReport};
+pub use trainer::{
+    regime_loss, train, EpochMetrics, NoObserver, Observer, StepInfo, StepLoss, TrainReport,
+};
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ mod data;
 mod eval;
 mod model;
 mod perturb;
+mod speed;
 mod sweep;
 mod train;
 
@@ -45,6 +46,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Distance score and accuracy under every perturbation kind and level.
     Sweep(sweep::SweepArgs),
+    /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
+    /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
+    Speed(speed::SpeedArgs),
 }
 
 /// Where human-readable text goes: stderr when stdout carries JSON.
@@ -83,6 +87,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Speed(args) => speed::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
