@@ -22,9 +22,9 @@ type Layer = (&'static str, usize, usize, usize, usize, usize, usize);
 
 const SMALL_CNN: [Layer; 4] = [
     ("conv1", 3, 32, 32, 3, 1, 1),
-    ("conv2", 32, 64, 32, 3, 1, 1),
-    ("conv3", 64, 128, 16, 3, 1, 1),
-    ("conv4", 128, 256, 8, 3, 1, 1),
+    ("conv2", 32, 64, 16, 3, 1, 1),
+    ("conv3", 64, 128, 8, 3, 1, 1),
+    ("conv4", 128, 256, 4, 3, 1, 1),
 ];
 
 const RESNET18: [Layer; 11] = [

@@ -1,6 +1,7 @@
 //! Layer constructors over a [`ParamSource`] with torchvision's names, and
 //! the pooling operations candle lacks.
 
+use crate::bn;
 use crate::conv::{self, ConvImpl};
 use crate::params::{ParamKind, ParamSource};
 use crate::Result;
@@ -113,16 +114,43 @@ impl ConvBn {
     /// Train mode uses batch statistics and updates the running ones in
     /// place (momentum 0.1, unbiased variance, as PyTorch).
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        match self.imp {
-            ConvImpl::Candle => self.bn.forward_t(&self.conv(x)?, train),
+        self.forward_with(x, train, false)
+    }
+
+    /// `relu(forward_t(x))`; with [`ConvImpl::Fast`] in train mode the ReLU
+    /// is fused into the BatchNorm op.
+    pub(crate) fn forward_t_relu(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_with(x, train, true)
+    }
+
+    fn forward_with(&self, x: &Tensor, train: bool, relu: bool) -> candle_core::Result<Tensor> {
+        let y = match self.imp {
+            ConvImpl::Candle => self.bn.forward_t(&self.conv(x)?, train)?,
             ConvImpl::Fast if train => {
                 let y = conv::conv2d(x, self.conv.weight(), None, self.stride, self.padding)?;
-                self.bn.forward_t(&y, true)
+                let Some((gamma, beta)) = self.bn.weight_and_bias() else {
+                    candle_core::bail!("internal: BatchNorm without affine parameters");
+                };
+                return bn::batch_norm_train(
+                    &y,
+                    gamma,
+                    beta,
+                    self.bn.running_mean(),
+                    self.bn.running_var(),
+                    self.bn.eps(),
+                    self.bn.momentum(),
+                    relu,
+                );
             }
             ConvImpl::Fast => {
                 let (w, b) = self.folded()?;
-                conv::conv2d(x, &w, Some(&b), self.stride, self.padding)
+                conv::conv2d(x, &w, Some(&b), self.stride, self.padding)?
             }
+        };
+        if relu {
+            y.relu()
+        } else {
+            Ok(y)
         }
     }
 

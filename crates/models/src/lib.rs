@@ -47,6 +47,7 @@
 //! ```
 
 mod arch;
+mod bn;
 mod checkpoint;
 pub mod conv;
 mod error;

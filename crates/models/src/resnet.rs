@@ -111,7 +111,7 @@ impl ResNet {
 
     /// The output of `layer4`, before pooling.
     pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let mut x = self.stem_conv.forward_t(x, train)?.relu()?;
+        let mut x = self.stem_conv.forward_t_relu(x, train)?;
         if self.stem == Stem::ImageNet {
             x = max_pool_3x3_s2_after_relu(&x)?;
         }
@@ -132,10 +132,11 @@ impl Residual {
         let mut h = x.clone();
         let last = self.units.len() - 1;
         for (i, unit) in self.units.iter().enumerate() {
-            h = unit.forward_t(&h, train)?;
-            if i < last {
-                h = h.relu()?;
-            }
+            h = if i < last {
+                unit.forward_t_relu(&h, train)?
+            } else {
+                unit.forward_t(&h, train)?
+            };
         }
         let shortcut = match &self.downsample {
             Some(d) => d.forward_t(x, train)?,

@@ -79,7 +79,17 @@ impl Out {
     }
 }
 
+/// mimalloc v3's `mi_option_purge_delay` (its `mimalloc.h` enum; v3 is
+/// what `libmimalloc-sys` 0.1.49 builds).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() {
+    // Keep freed memory instead of returning it to the OS after 1 s:
+    // training and attack steps free and re-allocate the same buffers
+    // every few hundred ms, and re-faulted pages are zeroed by the kernel
+    // (18% of a PGD run under perf; 5-10% faster steps without it).
+    // SAFETY: sets an option before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data { command } => data::run(command),

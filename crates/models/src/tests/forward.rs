@@ -88,7 +88,7 @@ fn models_can_be_shared_across_threads() {
 #[test]
 fn features_compose_to_logits() {
     for (arch, shape, fshape) in [
-        (Arch::SmallCnn, [2, 3, 16, 16], [2, 256, 4, 4]),
+        (Arch::SmallCnn, [2, 3, 16, 16], [2, 256, 2, 2]),
         (Arch::ResNet18, [2, 3, 32, 32], [2, 512, 4, 4]),
     ] {
         let model = Model::new(

@@ -282,7 +282,7 @@ pub fn small_cnn(w: &HashMap<String, Vec<f64>>, norm: Option<&Normalize>, x: &Im
             1,
             1,
         ));
-        if n >= 2 {
+        if n <= 3 {
             x = max_pool(&x, 2, 2, 0);
         }
     }

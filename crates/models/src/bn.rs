@@ -1,0 +1,520 @@
+//! Train-mode BatchNorm (Ioffe & Szegedy 2015), optionally followed by a
+//! ReLU, as one candle op on the CPU.
+//!
+//! candle's `BatchNorm::forward_train` is a dozen tensor ops (transpose,
+//! mean, subtract, square, mean, divide, scale, shift), each a pass over
+//! the activations with a fresh buffer, and its backward twice that: most
+//! of a small CNN's training step (perf). Here the forward is two passes
+//! (statistics, then normalise-scale-shift-ReLU into the output) and the
+//! backward two (per-channel sums, then the input gradient), with the
+//! standard closed form
+//! `dx = γ/σ · (g - mean(g) - x̂ · mean(g · x̂))`, `g = dy · [y > 0]` with
+//! the ReLU, `dγ = Σ g · x̂`, `dβ = Σ g`.
+
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, Var,
+    WithDType,
+};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// Per-channel batch statistics of one forward.
+#[derive(Debug, Clone)]
+struct Stats {
+    mean: Vec<f64>,
+    /// Biased (population) variance, as the normalisation uses.
+    var: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct BnTrain {
+    eps: f64,
+    relu: bool,
+    /// Written by the forward, read by the caller (running statistics) and the backward.
+    stats: Arc<Mutex<Option<Stats>>>,
+}
+
+/// `relu?(γ (x - μ_B) / sqrt(σ²_B + ε) + β)` over `x [N, C, H, W]` (or
+/// `[N, C]`) with the batch's per-channel mean and biased variance, and the
+/// running statistics updated in place as PyTorch does:
+/// `r ← (1 - m) r + m s`, with the unbiased variance for `r_var`.
+///
+/// CPU, contiguous f32 or f64 only (the callers fall back to candle's ops
+/// elsewhere). Gradients flow to `x`, `gamma` and `beta`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f64,
+    momentum: f64,
+    relu: bool,
+) -> Result<Tensor> {
+    let c = x.dim(1)?;
+    let m = x.elem_count() / c.max(1);
+    if m < 2 {
+        candle_core::bail!("train-mode BatchNorm needs more than one value per channel, got {m}");
+    }
+    let stats = Arc::new(Mutex::new(None));
+    let op = BnTrain {
+        eps,
+        relu,
+        stats: stats.clone(),
+    };
+    let y = x
+        .contiguous()?
+        .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let s = stats
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))?
+        .clone()
+        .ok_or_else(|| {
+            candle_core::Error::Msg("internal: BatchNorm forward left no statistics".into())
+        })?;
+    let unbiased = m as f64 / (m as f64 - 1.0);
+    let update = |running: &Tensor, batch: Vec<f64>| -> Result<()> {
+        let batch = Tensor::from_vec(batch, c, x.device())?.to_dtype(running.dtype())?;
+        let new = ((running.detach() * (1.0 - momentum))? + (batch * momentum)?)?;
+        Var::from_tensor(running)?.set(&new)
+    };
+    update(running_mean, s.mean)?;
+    update(running_var, s.var.iter().map(|v| v * unbiased).collect())?;
+    Ok(y)
+}
+
+/// `(n, c, plane)`: images, channels and elements per channel per image.
+fn geometry(dims: &[usize]) -> Result<(usize, usize, usize)> {
+    if dims.len() < 2 {
+        candle_core::bail!(
+            "BatchNorm input of rank {}, expected at least 2",
+            dims.len()
+        );
+    }
+    Ok((dims[0], dims[1], dims[2..].iter().product()))
+}
+
+fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => candle_core::bail!("sc-batch-norm: non-contiguous operand"),
+    }
+}
+
+/// Per-channel sums `(Σ f(x), ...)` over every image's plane, in f64,
+/// channels in parallel.
+fn per_channel<R: Send>(c: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    (0..c).into_par_iter().map(f).collect()
+}
+
+fn forward<T: WithDType>(
+    op: &BnTrain,
+    x: &[T],
+    gamma: &[T],
+    beta: &[T],
+    (n, c, plane): (usize, usize, usize),
+) -> (Vec<T>, Stats) {
+    let m = (n * plane) as f64;
+    let planes = |ch: usize| (0..n).map(move |b| (b * c + ch) * plane);
+    let moments = per_channel(c, |ch| {
+        let mut sum = 0.0;
+        for start in planes(ch) {
+            sum += x[start..start + plane]
+                .iter()
+                .map(|v| v.to_f64())
+                .sum::<f64>();
+        }
+        let mean = sum / m;
+        let mut sq = 0.0;
+        for start in planes(ch) {
+            sq += x[start..start + plane]
+                .iter()
+                .map(|v| (v.to_f64() - mean).powi(2))
+                .sum::<f64>();
+        }
+        (mean, sq / m)
+    });
+    let stats = Stats {
+        mean: moments.iter().map(|p| p.0).collect(),
+        var: moments.iter().map(|p| p.1).collect(),
+    };
+    // y = a x + b per channel.
+    let coef: Vec<(T, T)> = (0..c)
+        .map(|ch| {
+            let inv = 1.0 / (stats.var[ch] + op.eps).sqrt();
+            let a = gamma[ch].to_f64() * inv;
+            (
+                T::from_f64(a),
+                T::from_f64(beta[ch].to_f64() - a * stats.mean[ch]),
+            )
+        })
+        .collect();
+    let mut y = vec![T::zero(); x.len()];
+    y.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .enumerate()
+        .for_each(|(i, (yp, xp))| {
+            let (a, b) = coef[i % c];
+            if op.relu {
+                let zero = T::zero();
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    let t = a * v + b;
+                    *o = if t > zero { t } else { zero };
+                }
+            } else {
+                for (o, &v) in yp.iter_mut().zip(xp) {
+                    *o = a * v + b;
+                }
+            }
+        });
+    (y, stats)
+}
+
+/// `(dx, dγ, dβ)` from the saved statistics.
+#[allow(clippy::type_complexity)]
+fn backward<T: WithDType>(
+    op: &BnTrain,
+    stats: &Stats,
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    gamma: &[T],
+    (n, c, plane): (usize, usize, usize),
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let m = (n * plane) as f64;
+    let zero = T::zero();
+    let inv: Vec<f64> = stats
+        .var
+        .iter()
+        .map(|v| 1.0 / (v + op.eps).sqrt())
+        .collect();
+    // g = dy, masked by the ReLU's output.
+    let g = |i: usize| -> f64 {
+        if op.relu && y[i] <= zero {
+            0.0
+        } else {
+            dy[i].to_f64()
+        }
+    };
+    let sums = per_channel(c, |ch| {
+        let (mut sg, mut sgx) = (0.0, 0.0);
+        let mean = stats.mean[ch];
+        for b in 0..n {
+            let start = (b * c + ch) * plane;
+            for i in start..start + plane {
+                let gi = g(i);
+                sg += gi;
+                sgx += gi * (x[i].to_f64() - mean);
+            }
+        }
+        (sg, sgx * inv[ch])
+    });
+    let dbeta: Vec<T> = sums.iter().map(|s| T::from_f64(s.0)).collect();
+    let dgamma: Vec<T> = sums.iter().map(|s| T::from_f64(s.1)).collect();
+    let mut dx = vec![T::zero(); x.len()];
+    dx.par_chunks_mut(plane).enumerate().for_each(|(p, dxp)| {
+        let ch = p % c;
+        let (sg, sgx) = sums[ch];
+        let k = gamma[ch].to_f64() * inv[ch];
+        let (mg, mgx) = (sg / m, sgx / m);
+        let (mean, iv) = (stats.mean[ch], inv[ch]);
+        let start = p * plane;
+        for (j, o) in dxp.iter_mut().enumerate() {
+            let i = start + j;
+            let xhat = (x[i].to_f64() - mean) * iv;
+            *o = T::from_f64(k * (g(i) - mg - xhat * mgx));
+        }
+    });
+    (dx, dgamma, dbeta)
+}
+
+impl CustomOp3 for BnTrain {
+    fn name(&self) -> &'static str {
+        "sc-batch-norm-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let geom = geometry(l1.dims())?;
+        if l2.dims() != [geom.1] || l3.dims() != [geom.1] {
+            candle_core::bail!(
+                "sc-batch-norm: γ {:?} and β {:?} for {} channels",
+                l2.dims(),
+                l3.dims(),
+                geom.1
+            );
+        }
+        let (out, stats) = match s1.dtype() {
+            DType::F32 => {
+                let (y, s) = forward::<f32>(
+                    self,
+                    contiguous(s1, l1)?,
+                    contiguous(s2, l2)?,
+                    contiguous(s3, l3)?,
+                    geom,
+                );
+                (CpuStorage::F32(y), s)
+            }
+            DType::F64 => {
+                let (y, s) = forward::<f64>(
+                    self,
+                    contiguous(s1, l1)?,
+                    contiguous(s2, l2)?,
+                    contiguous(s3, l3)?,
+                    geom,
+                );
+                (CpuStorage::F64(y), s)
+            }
+            dt => candle_core::bail!("sc-batch-norm: f32 or f64 only, got {dt:?}"),
+        };
+        *self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))? =
+            Some(stats);
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let stats = self
+            .stats
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| {
+                candle_core::Error::Msg("internal: BatchNorm backward before forward".into())
+            })?;
+        let geom = geometry(x.dims())?;
+        let grad = grad.contiguous()?;
+        let dev = x.device();
+        fn with<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+            let (s, l) = t.storage_and_layout();
+            let candle_core::Storage::Cpu(s) = &*s else {
+                candle_core::bail!("sc-batch-norm: CPU tensors only")
+            };
+            Ok(f(contiguous::<T>(s, l)?))
+        }
+        fn run<T: WithDType>(
+            op: &BnTrain,
+            stats: &Stats,
+            x: &Tensor,
+            res: &Tensor,
+            grad: &Tensor,
+            gamma: &Tensor,
+            geom: (usize, usize, usize),
+        ) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+            with::<T, _>(x, |x| {
+                with::<T, _>(res, |y| {
+                    with::<T, _>(grad, |dy| {
+                        with::<T, _>(gamma, |g| backward(op, stats, x, y, dy, g, geom))
+                    })
+                })
+            })???
+        }
+        let c = geom.1;
+        let (dx, dg, db) = match x.dtype() {
+            DType::F32 => {
+                let (a, b, c_) = run::<f32>(self, &stats, x, res, &grad, gamma, geom)?;
+                (
+                    Tensor::from_vec(a, x.shape(), dev)?,
+                    Tensor::from_vec(b, c, dev)?,
+                    Tensor::from_vec(c_, c, dev)?,
+                )
+            }
+            DType::F64 => {
+                let (a, b, c_) = run::<f64>(self, &stats, x, res, &grad, gamma, geom)?;
+                (
+                    Tensor::from_vec(a, x.shape(), dev)?,
+                    Tensor::from_vec(b, c, dev)?,
+                    Tensor::from_vec(c_, c, dev)?,
+                )
+            }
+            dt => candle_core::bail!("sc-batch-norm: f32 or f64 only, got {dt:?}"),
+        };
+        Ok((Some(dx), Some(dg), Some(db)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, D};
+
+    /// candle's own ops: the reference.
+    fn reference(x: &Tensor, gamma: &Tensor, beta: &Tensor, relu: bool) -> Tensor {
+        let c = x.dim(1).unwrap();
+        let mean = x
+            .mean_keepdim(0)
+            .unwrap()
+            .mean_keepdim(2)
+            .unwrap()
+            .mean_keepdim(3)
+            .unwrap();
+        let xc = x.broadcast_sub(&mean).unwrap();
+        let var = xc
+            .sqr()
+            .unwrap()
+            .mean_keepdim(0)
+            .unwrap()
+            .mean_keepdim(2)
+            .unwrap()
+            .mean_keepdim(3)
+            .unwrap();
+        let xhat = xc
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+            .unwrap();
+        let y = xhat
+            .broadcast_mul(&gamma.reshape((1, c, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&beta.reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
+        if relu {
+            y.relu().unwrap()
+        } else {
+            y
+        }
+    }
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a
+            .to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        let b = b
+            .to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
+        a.iter()
+            .zip(&b)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+            / scale
+    }
+
+    #[test]
+    fn forward_gradients_and_running_stats_equal_candles_ops() {
+        let dev = Device::Cpu;
+        for (relu, dtype, tol) in [
+            (false, DType::F64, 1e-10),
+            (true, DType::F64, 1e-10),
+            (true, DType::F32, 1e-4),
+        ] {
+            let x = (Tensor::randn(0f64, 2.0, (5, 3, 4, 6), &dev).unwrap() + 0.7)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let gamma = Var::from_tensor(
+                &Tensor::new(&[1.5f64, -0.5, 0.8], &dev)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let beta = Var::from_tensor(
+                &Tensor::new(&[0.1f64, 0.3, -0.2], &dev)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let xv = Var::from_tensor(&x).unwrap();
+            let rm = Var::from_tensor(&Tensor::zeros(3, dtype, &dev).unwrap()).unwrap();
+            let rv = Var::from_tensor(&Tensor::ones(3, dtype, &dev).unwrap()).unwrap();
+            let ours = batch_norm_train(
+                xv.as_tensor(),
+                gamma.as_tensor(),
+                beta.as_tensor(),
+                rm.as_tensor(),
+                rv.as_tensor(),
+                1e-5,
+                0.1,
+                relu,
+            )
+            .unwrap();
+            let theirs = reference(xv.as_tensor(), gamma.as_tensor(), beta.as_tensor(), relu);
+            assert!(
+                max_rel(&ours, &theirs) < tol,
+                "forward relu={relu} {dtype:?}"
+            );
+            // A loss that weights every output differently.
+            let wts = Tensor::randn(0f64, 1.0, ours.dims(), &dev)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let g1 = (&ours * &wts)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g2 = (&theirs * &wts)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("x", &xv), ("gamma", &gamma), ("beta", &beta)] {
+                let (a, b) = (
+                    g1.get(v.as_tensor()).unwrap(),
+                    g2.get(v.as_tensor()).unwrap(),
+                );
+                assert!(
+                    max_rel(a, b) < tol,
+                    "d{name} relu={relu} {dtype:?}: {}",
+                    max_rel(a, b)
+                );
+            }
+            // Running statistics: momentum 0.1 towards the batch mean and unbiased variance.
+            let xs = x
+                .to_dtype(DType::F64)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .flatten_from(1)
+                .unwrap();
+            let mean = xs.mean(D::Minus1).unwrap();
+            let var = xs
+                .broadcast_sub(&mean.unsqueeze(1).unwrap())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum(D::Minus1)
+                .unwrap()
+                / (xs.dim(1).unwrap() as f64 - 1.0);
+            let expect_m = (mean * 0.1).unwrap();
+            let expect_v = ((var.unwrap() * 0.1).unwrap() + 0.9).unwrap();
+            assert!(max_rel(rm.as_tensor(), &expect_m) < tol);
+            assert!(max_rel(rv.as_tensor(), &expect_v) < tol);
+        }
+    }
+
+    #[test]
+    fn one_value_per_channel_is_an_error() {
+        let dev = Device::Cpu;
+        let x = Tensor::ones((1, 2, 1, 1), DType::F32, &dev).unwrap();
+        let p = Tensor::ones(2, DType::F32, &dev).unwrap();
+        let err = batch_norm_train(&x, &p, &p, &p, &p, 1e-5, 0.1, false).unwrap_err();
+        assert!(err.to_string().contains("more than one value"));
+    }
+}
