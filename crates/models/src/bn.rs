@@ -118,21 +118,11 @@ fn forward<T: WithDType>(
     let m = (n * plane) as f64;
     let planes = |ch: usize| (0..n).map(move |b| (b * c + ch) * plane);
     let moments = per_channel(c, |ch| {
-        let mut sum = 0.0;
-        for start in planes(ch) {
-            sum += x[start..start + plane]
-                .iter()
-                .map(|v| v.to_f64())
-                .sum::<f64>();
-        }
+        let sum: f64 = planes(ch).map(|st| lanes(&x[st..st + plane], |v| v)).sum();
         let mean = sum / m;
-        let mut sq = 0.0;
-        for start in planes(ch) {
-            sq += x[start..start + plane]
-                .iter()
-                .map(|v| (v.to_f64() - mean).powi(2))
-                .sum::<f64>();
-        }
+        let sq: f64 = planes(ch)
+            .map(|st| lanes(&x[st..st + plane], |v| (v - mean) * (v - mean)))
+            .sum();
         (mean, sq / m)
     });
     let stats = Stats {
@@ -183,50 +173,91 @@ fn backward<T: WithDType>(
     (n, c, plane): (usize, usize, usize),
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let m = (n * plane) as f64;
-    let zero = T::zero();
     let inv: Vec<f64> = stats
         .var
         .iter()
         .map(|v| 1.0 / (v + op.eps).sqrt())
         .collect();
-    // g = dy, masked by the ReLU's output.
-    let g = |i: usize| -> f64 {
-        if op.relu && y[i] <= zero {
-            0.0
-        } else {
-            dy[i].to_f64()
-        }
-    };
+    // Σ g and Σ g (x - μ) per channel, g = dy masked by the ReLU's output.
     let sums = per_channel(c, |ch| {
-        let (mut sg, mut sgx) = (0.0, 0.0);
         let mean = stats.mean[ch];
+        let (mut sg, mut sgx) = (0.0, 0.0);
         for b in 0..n {
-            let start = (b * c + ch) * plane;
-            for i in start..start + plane {
-                let gi = g(i);
-                sg += gi;
-                sgx += gi * (x[i].to_f64() - mean);
-            }
+            let st = (b * c + ch) * plane;
+            let r = st..st + plane;
+            let (a, bb) = masked_sums(op.relu, &x[r.clone()], &y[r.clone()], &dy[r], mean);
+            sg += a;
+            sgx += bb;
         }
         (sg, sgx * inv[ch])
     });
     let dbeta: Vec<T> = sums.iter().map(|s| T::from_f64(s.0)).collect();
     let dgamma: Vec<T> = sums.iter().map(|s| T::from_f64(s.1)).collect();
+    // dx = k (g - mean(g) - x̂ mean(g x̂)) = k g + u x + w per channel.
+    let coef: Vec<(T, T, T)> = (0..c)
+        .map(|ch| {
+            let k = gamma[ch].to_f64() * inv[ch];
+            let (mg, mgx) = (sums[ch].0 / m, sums[ch].1 / m);
+            let u = -k * mgx * inv[ch];
+            let w = -k * mg - u * stats.mean[ch];
+            (T::from_f64(k), T::from_f64(u), T::from_f64(w))
+        })
+        .collect();
     let mut dx = vec![T::zero(); x.len()];
+    let zero = T::zero();
     dx.par_chunks_mut(plane).enumerate().for_each(|(p, dxp)| {
-        let ch = p % c;
-        let (sg, sgx) = sums[ch];
-        let k = gamma[ch].to_f64() * inv[ch];
-        let (mg, mgx) = (sg / m, sgx / m);
-        let (mean, iv) = (stats.mean[ch], inv[ch]);
-        let start = p * plane;
-        for (j, o) in dxp.iter_mut().enumerate() {
-            let i = start + j;
-            let xhat = (x[i].to_f64() - mean) * iv;
-            *o = T::from_f64(k * (g(i) - mg - xhat * mgx));
+        let (k, u, w) = coef[p % c];
+        let r = p * plane..(p + 1) * plane;
+        let (xs, ys, ds) = (&x[r.clone()], &y[r.clone()], &dy[r]);
+        if op.relu {
+            for (((o, &xv), &yv), &dv) in dxp.iter_mut().zip(xs).zip(ys).zip(ds) {
+                let g = if yv > zero { dv } else { zero };
+                *o = k * g + u * xv + w;
+            }
+        } else {
+            for ((o, &xv), &dv) in dxp.iter_mut().zip(xs).zip(ds) {
+                *o = k * dv + u * xv + w;
+            }
         }
     });
     (dx, dgamma, dbeta)
+}
+
+/// `Σ f(v)` in f64 over eight independent accumulators, so that the sum
+/// vectorises (a single running sum is one long dependency chain).
+fn lanes<T: WithDType>(s: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = s.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += f(v.to_f64());
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|v| f(v.to_f64())).sum::<f64>()
+}
+
+/// `(Σ g, Σ g (x - mean))` with `g = dy`, zeroed where the ReLU output
+/// `y` is not positive when `relu`; eight accumulators as [`lanes`].
+fn masked_sums<T: WithDType>(relu: bool, x: &[T], y: &[T], dy: &[T], mean: f64) -> (f64, f64) {
+    let (mut sg, mut sgx) = ([0f64; 8], [0f64; 8]);
+    let zero = T::zero();
+    let g = |yv: T, dv: T| if relu && yv <= zero { 0.0 } else { dv.to_f64() };
+    let n8 = x.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        for j in 0..8 {
+            let gi = g(y[i + j], dy[i + j]);
+            sg[j] += gi;
+            sgx[j] += gi * (x[i + j].to_f64() - mean);
+        }
+    }
+    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
+    for i in n8..x.len() {
+        let gi = g(y[i], dy[i]);
+        a += gi;
+        b += gi * (x[i].to_f64() - mean);
+    }
+    (a, b)
 }
 
 impl CustomOp3 for BnTrain {

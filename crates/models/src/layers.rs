@@ -5,8 +5,12 @@ use crate::bn;
 use crate::conv::{self, ConvImpl};
 use crate::params::{ParamKind, ParamSource};
 use crate::Result;
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Module, ModuleT, Shape, Storage,
+    Tensor, WithDType,
+};
 use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear};
+use rayon::prelude::*;
 
 /// PyTorch's BatchNorm defaults.
 const BN_EPS: f64 = 1e-5;
@@ -195,18 +199,125 @@ pub(crate) fn global_avg_pool(x: &Tensor) -> candle_core::Result<Tensor> {
     x.flatten_from(2)?.mean(2)
 }
 
-/// `MaxPool2d(2)` for even sizes, as a maximum over reshaped 2x2 windows.
+/// `MaxPool2d(2)` for even sizes. On the CPU (f32, f64) one op whose
+/// backward routes each window's gradient to its first maximum, as
+/// PyTorch does; elsewhere a maximum over reshaped 2x2 windows.
 ///
-/// candle's own max-pool gradient is scaled by 1/k² (it multiplies the
-/// output gradient by the share of maxima in the window instead of dividing
-/// by their count), so input gradients through it are 4x too small per
-/// 2x2 pool; the gradient of a max reduction is exact.
+/// Not candle's `max_pool2d`: its gradient is scaled by 1/k² (it multiplies
+/// the output gradient by the share of maxima in the window instead of
+/// routing it), so input gradients through it are 4x too small per 2x2
+/// pool. The reshape fallback gives ties (all-zero windows after a ReLU)
+/// the gradient on every tied element.
 pub(crate) fn max_pool_2x2(x: &Tensor) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     if h % 2 != 0 || w % 2 != 0 {
         candle_core::bail!("2x2 max-pool of an odd size {h}x{w}");
     }
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        return x.contiguous()?.apply_op1(MaxPool2x2);
+    }
     x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
+}
+
+/// The CPU op of [`max_pool_2x2`].
+#[derive(Debug, Clone, Copy)]
+struct MaxPool2x2;
+
+fn pool_fwd<T: WithDType>(x: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut out = vec![T::zero(); planes * oh * ow];
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let xp = &x[p * h * w..(p + 1) * h * w];
+        for i in 0..oh {
+            let (r0, r1) = (
+                &xp[2 * i * w..(2 * i + 1) * w],
+                &xp[(2 * i + 1) * w..(2 * i + 2) * w],
+            );
+            for (j, v) in o[i * ow..(i + 1) * ow].iter_mut().enumerate() {
+                let (a, b) = (r0[2 * j], r0[2 * j + 1]);
+                let (c, d) = (r1[2 * j], r1[2 * j + 1]);
+                let m1 = if b > a { b } else { a };
+                let m2 = if d > c { d } else { c };
+                *v = if m2 > m1 { m2 } else { m1 };
+            }
+        }
+    });
+    out
+}
+
+fn pool_bwd<T: WithDType>(x: &[T], dy: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut dx = vec![T::zero(); planes * h * w];
+    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dxp)| {
+        let xp = &x[p * h * w..(p + 1) * h * w];
+        let dyp = &dy[p * oh * ow..(p + 1) * oh * ow];
+        for i in 0..oh {
+            for j in 0..ow {
+                // Window order (0,0), (0,1), (1,0), (1,1); the first maximum wins.
+                let idx = [
+                    2 * i * w + 2 * j,
+                    2 * i * w + 2 * j + 1,
+                    (2 * i + 1) * w + 2 * j,
+                    (2 * i + 1) * w + 2 * j + 1,
+                ];
+                let mut best = idx[0];
+                for &k in &idx[1..] {
+                    if xp[k] > xp[best] {
+                        best = k;
+                    }
+                }
+                dxp[best] = dyp[i * ow + j];
+            }
+        }
+    });
+    dx
+}
+
+impl CustomOp1 for MaxPool2x2 {
+    fn name(&self) -> &'static str {
+        "sc-max-pool-2x2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = l.shape().dims4()?;
+        let Some((a, b)) = l.contiguous_offsets() else {
+            candle_core::bail!("sc-max-pool-2x2: non-contiguous input");
+        };
+        let out = match s {
+            CpuStorage::F32(v) => CpuStorage::F32(pool_fwd(&v[a..b], n * c, h, w)),
+            CpuStorage::F64(v) => CpuStorage::F64(pool_fwd(&v[a..b], n * c, h, w)),
+            other => candle_core::bail!("sc-max-pool-2x2: f32 or f64, got {:?}", other.dtype()),
+        };
+        Ok((out, Shape::from((n, c, h / 2, w / 2))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (n, c, h, w) = x.dims4()?;
+        let grad = grad.contiguous()?;
+        let (xs, xl) = x.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (Storage::Cpu(xs), Storage::Cpu(gs)) = (&*xs, &*gs) else {
+            candle_core::bail!("sc-max-pool-2x2: CPU tensors only");
+        };
+        let (Some((xa, xb)), Some((ga, gb))) = (xl.contiguous_offsets(), gl.contiguous_offsets())
+        else {
+            candle_core::bail!("sc-max-pool-2x2: non-contiguous operands");
+        };
+        let dx = match (xs, gs) {
+            (CpuStorage::F32(xv), CpuStorage::F32(gv)) => Tensor::from_vec(
+                pool_bwd(&xv[xa..xb], &gv[ga..gb], n * c, h, w),
+                (n, c, h, w),
+                x.device(),
+            )?,
+            (CpuStorage::F64(xv), CpuStorage::F64(gv)) => Tensor::from_vec(
+                pool_bwd(&xv[xa..xb], &gv[ga..gb], n * c, h, w),
+                (n, c, h, w),
+                x.device(),
+            )?,
+            _ => candle_core::bail!("sc-max-pool-2x2: f32 or f64 operands of one dtype"),
+        };
+        Ok(Some(dx))
+    }
 }
 
 /// torchvision's `MaxPool2d(kernel_size=3, stride=2, padding=1)`.
@@ -250,7 +361,7 @@ fn pool_dim(x: &Tensor, dim: usize) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
     fn sum(t: &Tensor) -> f64 {
         t.sum_all().unwrap().to_scalar::<f64>().unwrap()
@@ -279,6 +390,24 @@ mod tests {
         assert!(
             max_pool_2x2(&Tensor::zeros((1, 1, 3, 4), DType::F64, &Device::Cpu).unwrap()).is_err()
         );
+        // Ties (an all-zero window after a ReLU): the whole gradient goes to
+        // the first maximum, as PyTorch routes it.
+        let z = Var::from_tensor(&Tensor::zeros((1, 1, 2, 2), DType::F32, &Device::Cpu).unwrap())
+            .unwrap();
+        let g = max_pool_2x2(z.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g = g
+            .get(&z)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(g, vec![1.0, 0.0, 0.0, 0.0]);
     }
 
     /// Against candle's own max-pool on a zero-padded input, for odd and
