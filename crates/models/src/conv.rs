@@ -95,7 +95,36 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    let op = Conv { stride, padding };
+    conv2d_with(x, w, bias, stride, padding, false)
+}
+
+/// `relu(conv2d(x, w, bias))` as one op: the ReLU is applied to each
+/// image's output while it is in cache, and the backward masks the output
+/// gradient once (candle's `relu` is a pass forward and three backward).
+/// The eval path of conv-BN-ReLU units (attacks, attributions) uses it.
+pub fn conv2d_relu(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    conv2d_with(x, w, bias, stride, padding, true)
+}
+
+fn conv2d_with(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    relu: bool,
+) -> Result<Tensor> {
+    let op = Conv {
+        stride,
+        padding,
+        relu,
+    };
     let x = x.contiguous()?;
     let w = w.contiguous()?;
     match bias {
@@ -537,7 +566,7 @@ impl Geom {
 /// The forward pass: `[N, O, OH, OW]` from contiguous `x`, `w` and `bias`.
 /// Per image, `out = W · cols` straight into NCHW (for a pointwise conv
 /// the image itself is its column matrix).
-fn forward<T: WithDType>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+fn forward<T: WithDType>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>, relu: bool) -> Vec<T> {
     let (o, p, k) = (g.o, g.p(), g.k());
     let mut out = vec![T::zero(); g.n * o * p];
     g.for_each_chunk(&mut out, o * p, |n0, out, buf, e| {
@@ -575,6 +604,14 @@ fn forward<T: WithDType>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<
                     e,
                 )
             };
+            if relu {
+                let zero = T::zero();
+                ob.iter_mut().for_each(|v| {
+                    if *v < zero {
+                        *v = zero
+                    }
+                });
+            }
         }
     });
     out
@@ -765,6 +802,8 @@ fn gradients_t<T: WithDType>(
 struct Conv {
     stride: usize,
     padding: usize,
+    /// A ReLU on the output (see [`conv2d_relu`]).
+    relu: bool,
 }
 
 impl Conv {
@@ -796,11 +835,23 @@ impl Conv {
         let storage = match (x.0, w.0) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
                 let bias = b.map(|(s, l)| slice::<f32>(s, l)).transpose()?;
-                CpuStorage::F32(forward(&g, slice(x.0, x.1)?, slice(w.0, w.1)?, bias))
+                CpuStorage::F32(forward(
+                    &g,
+                    slice(x.0, x.1)?,
+                    slice(w.0, w.1)?,
+                    bias,
+                    self.relu,
+                ))
             }
             (CpuStorage::F64(_), CpuStorage::F64(_)) => {
                 let bias = b.map(|(s, l)| slice::<f64>(s, l)).transpose()?;
-                CpuStorage::F64(forward(&g, slice(x.0, x.1)?, slice(w.0, w.1)?, bias))
+                CpuStorage::F64(forward(
+                    &g,
+                    slice(x.0, x.1)?,
+                    slice(w.0, w.1)?,
+                    bias,
+                    self.relu,
+                ))
             }
             _ => bail!(
                 "sc-conv2d: f32 or f64 of one dtype, got {:?} and {:?}",
@@ -809,6 +860,42 @@ impl Conv {
             ),
         };
         Ok((storage, Shape::from(g.out_dims())))
+    }
+
+    /// The output gradient before the ReLU: zero where the output is not positive.
+    fn pre_relu_grad(&self, res: &Tensor, grad: &Tensor) -> Result<Tensor> {
+        if !self.relu {
+            return Ok(grad.clone());
+        }
+        fn mask<T: WithDType>(y: &[T], g: &[T]) -> Vec<T> {
+            let zero = T::zero();
+            let mut out = vec![zero; g.len()];
+            out.par_chunks_mut(1 << 14)
+                .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+                .for_each(|(o, (y, g))| {
+                    for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                        *o = if y > zero { g } else { zero };
+                    }
+                });
+            out
+        }
+        let grad = grad.contiguous()?;
+        let (ys, yl) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (Storage::Cpu(ys), Storage::Cpu(gs)) = (&*ys, &*gs) else {
+            bail!("sc-conv2d: CPU tensors only")
+        };
+        let v = match ys.dtype() {
+            DType::F32 => CpuStorage::F32(mask(slice(ys, yl)?, slice(gs, gl)?)),
+            DType::F64 => CpuStorage::F64(mask(slice(ys, yl)?, slice(gs, gl)?)),
+            dt => bail!("sc-conv2d: f32 or f64 only, got {dt:?}"),
+        };
+        let dims = grad.dims().to_vec();
+        match v {
+            CpuStorage::F32(v) => Tensor::from_vec(v, dims, grad.device()),
+            CpuStorage::F64(v) => Tensor::from_vec(v, dims, grad.device()),
+            _ => bail!("internal: sc-conv2d mask dtype"),
+        }
     }
 
     fn bwd_xw(
@@ -846,10 +933,10 @@ impl CustomOp2 for Conv {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        self.bwd_xw(x, w, grad)
+        self.bwd_xw(x, w, &self.pre_relu_grad(res, grad)?)
     }
 }
 
@@ -875,9 +962,10 @@ impl CustomOp3 for Conv {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = &self.pre_relu_grad(res, grad)?;
         let (dx, dw) = self.bwd_xw(x, w, grad)?;
         let db = if b.track_op() {
             Some(grad.sum(3)?.sum(2)?.sum(0)?)

@@ -148,6 +148,9 @@ impl ConvBn {
             }
             ConvImpl::Fast => {
                 let (w, b) = self.folded()?;
+                if relu {
+                    return conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding);
+                }
                 conv::conv2d(x, &w, Some(&b), self.stride, self.padding)?
             }
         };

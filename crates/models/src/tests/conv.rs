@@ -425,3 +425,72 @@ fn training_curves_agree_across_implementations() {
         );
     }
 }
+
+/// The fused conv + ReLU equals the conv followed by candle's ReLU, values
+/// and all three gradients (f64, exact up to summation order).
+#[test]
+fn conv_relu_equals_conv_then_relu() {
+    for (stride, pad) in [(1, 1), (2, 1), (1, 0)] {
+        let x = Var::from_tensor(&uniform(&[3, 4, 7, 6], 1, DType::F64)).unwrap();
+        let w = Var::from_tensor(&uniform(&[5, 4, 3, 3], 2, DType::F64)).unwrap();
+        let b = Var::from_tensor(&uniform(&[5], 3, DType::F64)).unwrap();
+        let fused = conv::conv2d_relu(
+            x.as_tensor(),
+            w.as_tensor(),
+            Some(b.as_tensor()),
+            stride,
+            pad,
+        )
+        .unwrap();
+        let plain = conv::conv2d(
+            x.as_tensor(),
+            w.as_tensor(),
+            Some(b.as_tensor()),
+            stride,
+            pad,
+        )
+        .unwrap()
+        .relu()
+        .unwrap();
+        let diff = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        assert_eq!(diff(&fused, &plain), 0.0);
+        // Some outputs are clamped, some not: the mask matters.
+        let zeros = fused
+            .eq(0.0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(zeros > 0.0 && zeros < fused.elem_count() as f64);
+        let wts = uniform(fused.dims(), 4, DType::F64);
+        let g1 = (&fused * &wts)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (&plain * &wts)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &w, &b] {
+            assert!(diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-12);
+        }
+    }
+}
