@@ -17,6 +17,7 @@
 pub use sc_attack as attack;
 pub use sc_core as core;
 pub use sc_data as data;
+pub use sc_interpret as interpret;
 pub use sc_loss as loss;
 pub use sc_models as models;
 pub use sc_perturb as perturb;
