@@ -1,5 +1,6 @@
 //! Integration tests: `sc-bench` run as a user runs it.
 
+mod cli_attribute;
 mod cli_data;
 mod cli_eval;
 mod cli_perturb;

@@ -12,6 +12,8 @@
 //! - [`metrics`]: numbers for what the paper only shows as pictures: total
 //!   variation (smoothness, the paper's "more continuous" maps) and the
 //!   share of attribution mass inside a mask.
+//! - [`summary::summarize`]: any method over an image set, with those
+//!   numbers per image and on average (mass on the object for `shapes`).
 //!
 //! Pixels are `[N, C, H, W]` in `[0, 1]`; targets are `u32` class indices
 //! `[N]`. Models are run in eval mode and only input gradients are taken.
@@ -43,6 +45,7 @@ mod gradcam;
 mod ig;
 pub mod metrics;
 mod saliency;
+pub mod summary;
 
 pub use gradcam::GradCam;
 pub use ig::{Baseline, IntegratedGradients};
@@ -58,6 +61,8 @@ pub enum Error {
     /// Arguments that cannot be used.
     #[error("invalid {name}: {problem}")]
     InvalidArgument { name: &'static str, problem: String },
+    #[error(transparent)]
+    Data(#[from] sc_data::Error),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -316,3 +316,46 @@ fn bad_input_is_named() {
     assert!(IntegratedGradients::new(0).is_err());
     assert!(IntegratedGradients::new(4).unwrap().with_chunk(0).is_err());
 }
+
+/// Saliency of a linear model whose weights are equal everywhere is a
+/// constant map: no variation, and exactly the object's area share of the
+/// mass on the object.
+#[test]
+fn summary_of_a_uniform_map_is_its_closed_form() {
+    let data = "shapes:n=10,test=6,size=16"
+        .parse::<sc_data::DataSpec>()
+        .unwrap()
+        .load()
+        .unwrap();
+    let set = data.test.unwrap();
+    struct Mean;
+    impl Classifier for Mean {
+        fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            let m = x.flatten_from(1)?.sum_keepdim(1)?;
+            Tensor::cat(&vec![m; 10], 1)
+        }
+        fn num_classes(&self) -> usize {
+            10
+        }
+        fn input_shape(&self) -> [usize; 3] {
+            [3, 16, 16]
+        }
+        fn name(&self) -> &str {
+            "sum"
+        }
+    }
+    let (s, maps) = summary::summarize(&set, "saliency", 4, &DEV, &mut |x, t| {
+        Saliency.attribute(&Mean, x, t)
+    })
+    .unwrap();
+    assert_eq!(s.images, 6);
+    assert_eq!(maps.dims(), &[6, 16, 16]);
+    assert!(s.mean_total_variation.abs() < 1e-12);
+    let (mass, area) = (s.mean_mass_on_object.unwrap(), s.mean_object_area.unwrap());
+    assert!(area > 0.02 && area < 0.9, "{area}");
+    assert!((mass - area).abs() < 1e-6, "{mass} vs {area}");
+    assert!(s.mean_abs_completeness_gap.is_none());
+    assert!(summary::summarize(&set, "x", 0, &DEV, &mut |x, t| Saliency
+        .attribute(&Mean, x, t))
+    .is_err());
+}

@@ -120,8 +120,9 @@ fn forward<T: WithDType>(
     let moments = per_channel(c, |ch| {
         let sum: f64 = planes(ch).map(|st| lanes(&x[st..st + plane], |v| v)).sum();
         let mean = sum / m;
+        let mt = T::from_f64(mean);
         let sq: f64 = planes(ch)
-            .map(|st| lanes(&x[st..st + plane], |v| (v - mean) * (v - mean)))
+            .map(|st| lanes(&x[st..st + plane], |v| (v - mt) * (v - mt)))
             .sum();
         (mean, sq / m)
     });
@@ -185,7 +186,13 @@ fn backward<T: WithDType>(
         for b in 0..n {
             let st = (b * c + ch) * plane;
             let r = st..st + plane;
-            let (a, bb) = masked_sums(op.relu, &x[r.clone()], &y[r.clone()], &dy[r], mean);
+            let (a, bb) = masked_sums(
+                op.relu,
+                &x[r.clone()],
+                &y[r.clone()],
+                &dy[r],
+                T::from_f64(mean),
+            );
             sg += a;
             sgx += bb;
         }
@@ -223,39 +230,48 @@ fn backward<T: WithDType>(
     (dx, dgamma, dbeta)
 }
 
-/// `Σ f(v)` in f64 over eight independent accumulators, so that the sum
-/// vectorises (a single running sum is one long dependency chain).
-fn lanes<T: WithDType>(s: &[T], f: impl Fn(f64) -> f64) -> f64 {
-    let mut acc = [0f64; 8];
-    let chunks = s.chunks_exact(8);
+/// `Σ f(v)` over a plane: sixteen accumulators in `T` (one AVX-512
+/// register of f32; a single running sum is one long dependency chain that
+/// does not vectorise), then in f64. A plane is at most a few thousand
+/// values, so the `T` partial sums lose nothing that matters.
+fn lanes<T: WithDType>(s: &[T], f: impl Fn(T) -> T) -> f64 {
+    let mut acc = [T::zero(); 16];
+    let chunks = s.chunks_exact(16);
     let rest = chunks.remainder();
     for c in chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a += f(v.to_f64());
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
         }
     }
-    acc.iter().sum::<f64>() + rest.iter().map(|v| f(v.to_f64())).sum::<f64>()
+    acc.iter().map(|v| v.to_f64()).sum::<f64>() + rest.iter().map(|&v| f(v).to_f64()).sum::<f64>()
 }
 
-/// `(Σ g, Σ g (x - mean))` with `g = dy`, zeroed where the ReLU output
-/// `y` is not positive when `relu`; eight accumulators as [`lanes`].
-fn masked_sums<T: WithDType>(relu: bool, x: &[T], y: &[T], dy: &[T], mean: f64) -> (f64, f64) {
-    let (mut sg, mut sgx) = ([0f64; 8], [0f64; 8]);
+/// `(Σ g, Σ g (x - mean))` over a plane with `g = dy`, zeroed where the
+/// ReLU output `y` is not positive when `relu`; accumulated as [`lanes`].
+fn masked_sums<T: WithDType>(relu: bool, x: &[T], y: &[T], dy: &[T], mean: T) -> (f64, f64) {
     let zero = T::zero();
-    let g = |yv: T, dv: T| if relu && yv <= zero { 0.0 } else { dv.to_f64() };
-    let n8 = x.len() / 8 * 8;
-    for i in (0..n8).step_by(8) {
-        for j in 0..8 {
-            let gi = g(y[i + j], dy[i + j]);
-            sg[j] += gi;
-            sgx[j] += gi * (x[i + j].to_f64() - mean);
+    let (mut sg, mut sgx) = ([zero; 16], [zero; 16]);
+    let n16 = x.len() / 16 * 16;
+    let (x16, y16, d16) = (&x[..n16], &y[..n16], &dy[..n16]);
+    for ((xc, yc), dc) in x16
+        .chunks_exact(16)
+        .zip(y16.chunks_exact(16))
+        .zip(d16.chunks_exact(16))
+    {
+        for j in 0..16 {
+            let g = if !relu || yc[j] > zero { dc[j] } else { zero };
+            sg[j] += g;
+            sgx[j] += g * (xc[j] - mean);
         }
     }
-    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
-    for i in n8..x.len() {
-        let gi = g(y[i], dy[i]);
-        a += gi;
-        b += gi * (x[i].to_f64() - mean);
+    let (mut a, mut b) = (
+        sg.iter().map(|v| v.to_f64()).sum::<f64>(),
+        sgx.iter().map(|v| v.to_f64()).sum::<f64>(),
+    );
+    for i in n16..x.len() {
+        let g = if !relu || y[i] > zero { dy[i] } else { zero };
+        a += g.to_f64();
+        b += (g * (x[i] - mean)).to_f64();
     }
     (a, b)
 }

@@ -4,6 +4,7 @@
 //! Every subcommand takes `--json`: one JSON object on stdout, human text on
 //! stderr. Bad input exits non-zero with a one-line error.
 
+mod attribute;
 mod data;
 mod eval;
 mod model;
@@ -46,6 +47,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Distance score and accuracy under every perturbation kind and level.
     Sweep(sweep::SweepArgs),
+    /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
+    Attribute(attribute::AttributeArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -98,6 +101,7 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Speed(args) => speed::run(args),
+        Command::Attribute(args) => attribute::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
