@@ -9,7 +9,8 @@
 //! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
 //!   the paper's study end to end (train the four regimes, PGD evaluation
 //!   with sanity checks, DS per perturbation and level, semantic-feature
-//!   probes) into `REPORT.md` + `report.json`. `--quick`: `shapes` on the
+//!   probes, IG and GradCAM maps with their smoothness and mass on the
+//!   object) into `REPORT.md` + `report.json`. `--quick`: `shapes` on the
 //!   CPU in minutes; otherwise CIFAR-100 (`--data` = its binary folder) with
 //!   ResNet18 on CUDA (builds with `--features cuda`). Re-running skips
 //!   finished stages and resumes training.

@@ -37,7 +37,15 @@ pub struct Plan {
     /// Images the sanity checks run on, and APGD-CE iterations there.
     pub sanity_samples: usize,
     pub apgd_steps: usize,
+    /// Test images whose attribution maps are scored.
+    pub attr_limit: usize,
 }
+
+/// The attribution methods of the report (paper Sec. 4.5, Fig. 6).
+const ATTRIBUTIONS: [(&str, &str); 2] = [
+    ("ig", "Integrated Gradients (32 steps)"),
+    ("gradcam", "GradCAM"),
+];
 
 impl Plan {
     /// The quick study: `shapes` on the CPU, minutes. Training from scratch
@@ -47,14 +55,15 @@ impl Plan {
     pub fn quick(out: PathBuf) -> Plan {
         Plan {
             out,
-            data: "shapes:n=3000,test=500".into(),
+            data: "shapes:n=6000,test=1000".into(),
             model: "small-cnn".into(),
-            epochs: 4,
+            epochs: 10,
             seeds: 1,
             device: "cpu".into(),
             train_set: vec![
                 "batch_size=64".into(),
                 "lr=0.003".into(),
+                "schedule=\"cosine\"".into(),
                 "alpha=0.1".into(),
                 "pgd_steps=2".into(),
                 "pgd_step=\"4/255\"".into(),
@@ -64,6 +73,7 @@ impl Plan {
             pgd_restarts: 1,
             sanity_samples: 100,
             apgd_steps: 50,
+            attr_limit: 200,
         }
     }
 
@@ -85,6 +95,7 @@ impl Plan {
             pgd_restarts: 1,
             sanity_samples: 1000,
             apgd_steps: 100,
+            attr_limit: 500,
         }
     }
 }
@@ -214,7 +225,42 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                 .collect();
                 run_json(bin, &args, &format!("sweeping {name}"))
             })?;
-            results.push(json!({"regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep}));
+            let mut attr = serde_json::Map::new();
+            for (method, _) in ATTRIBUTIONS {
+                let v = stage(&plan.out.join(format!("{name}.{method}.json")), || {
+                    let args: Vec<String> = [
+                        "attribute",
+                        "--run",
+                        &run.display().to_string(),
+                        "--data",
+                        &plan.data,
+                        "--method",
+                        method,
+                        "--limit",
+                        &plan.attr_limit.to_string(),
+                        "--out",
+                        &plan
+                            .out
+                            .join(format!("{name}.{method}.png"))
+                            .display()
+                            .to_string(),
+                        "--device",
+                        &plan.device,
+                        "--json",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                    let mut v = run_json(bin, &args, &format!("{method} maps of {name}"))?;
+                    // The per-image scores stay in the stage file only.
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("per_image");
+                    }
+                    Ok(v)
+                })?;
+                attr.insert(method.to_string(), v);
+            }
+            results.push(json!({"regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep, "attribution": attr}));
         }
     }
     let report = json!({
@@ -407,6 +453,59 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
             s.push('\n');
         }
         s.push('\n');
+    }
+    s.push_str("## Attribution maps (paper Sec. 4.5, Fig. 6)\n\n");
+    s.push_str("The paper: constrained models give smoother maps that sit on the object. Here per map, explaining the true label: ");
+    s.push_str("total variation over absolute mass (lower = smoother), the share of absolute mass on the object mask ");
+    s.push_str("(`shapes` only; an evenly spread map scores the object's area), and IG's completeness gap ");
+    s.push_str("(`sum(IG) - (F_y(x) - F_y(0))`, the integration error). Pictures: `<regime>-s<seed>.<method>.png`.\n\n");
+    for (method, label) in ATTRIBUTIONS {
+        s.push_str(&format!(
+            "**{label}**\n\n| regime | total variation | mass on object | object area | mean abs. completeness gap |\n|---|---|---|---|---|\n"
+        ));
+        for regime in REGIMES {
+            let col = |field: &str| -> String {
+                let v: Vec<f64> = per_regime(results, regime)
+                    .filter_map(|r| f(&r["attribution"][method][field]))
+                    .collect();
+                if v.is_empty() {
+                    return "-".into();
+                }
+                let (m, sd) = mean_sd(&v);
+                if v.len() > 1 {
+                    format!("{m:.4} ± {sd:.4}")
+                } else if field == "mean_abs_completeness_gap" {
+                    format!("{m:.2e}")
+                } else {
+                    format!("{m:.4}")
+                }
+            };
+            s.push_str(&format!(
+                "| {regime} | {} | {} | {} | {} |\n",
+                col("mean_total_variation"),
+                col("mean_mass_on_object"),
+                col("mean_object_area"),
+                col("mean_abs_completeness_gap")
+            ));
+        }
+        let tv = |r: &str| -> Vec<f64> {
+            per_regime(results, r)
+                .filter_map(|x| f(&x["attribution"][method]["mean_total_variation"]))
+                .collect()
+        };
+        let smoother = |a: &str, b: &str| -> &str {
+            let (x, y) = (tv(a), tv(b));
+            match (x.is_empty() || y.is_empty(), mean_sd(&x).0 < mean_sd(&y).0) {
+                (true, _) => "not measured",
+                (false, true) => "holds",
+                (false, false) => "does not hold",
+            }
+        };
+        s.push_str(&format!(
+            "\nSmoother maps (lower total variation), C than base: {}; ADV+C than ADV: {}.\n\n",
+            smoother("c", "base"),
+            smoother("adv-c", "adv")
+        ));
     }
     s.push_str("## Training\n\n| regime | seed | test accuracy | held-out DS | seconds |\n|---|---|---|---|---|\n");
     for r in results {

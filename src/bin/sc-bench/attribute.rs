@@ -79,7 +79,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         let mut grid = ImageGrid::new(4, 3);
         for i in 0..summary.images.min(8) {
             let img = set.image(i).context("internal: image index")?;
-            grid.push_u8(img, [c, h, w], &format!("#{i}"))?;
+            grid.push_u8(img, [c, h, w], &i.to_string())?;
             let m: Vec<f32> = maps.get(i)?.abs()?.flatten_all()?.to_vec1()?;
             let top = m.iter().fold(0f32, |a, &b| a.max(b));
             let scaled: Vec<f32> = m
