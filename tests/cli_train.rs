@@ -190,7 +190,7 @@ fn a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one() {
 #[test]
 fn a_brief_study_shows_the_papers_effects() {
     let dir = tempfile::tempdir().unwrap();
-    let data = "shapes:n=640,test=400,size=16,seed=3";
+    let data = "shapes:n=1280,test=400,size=16,seed=3";
     let run = |regime: &str, extra: &[&str]| -> serde_json::Value {
         let path = dir.path().join(regime);
         let mut args = vec![
