@@ -222,7 +222,7 @@ pub fn bench(sc_bench: &Path, opts: &Options) -> Result<()> {
     );
     let text = format!("{header}{md}");
     println!("{text}");
-    std::fs::write(opts.out.join("BENCH.md"), &text)?;
+    crate::write_atomic(&opts.out.join("BENCH.md"), &text)?;
     let combined = json!({
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -230,8 +230,8 @@ pub fn bench(sc_bench: &Path, opts: &Options) -> Result<()> {
         "semcon": ours,
         "pytorch": torch,
     });
-    std::fs::write(
-        opts.out.join("bench.json"),
+    crate::write_atomic(
+        &opts.out.join("bench.json"),
         serde_json::to_string_pretty(&combined)?,
     )?;
     eprintln!("wrote {}", opts.out.join("BENCH.md").display());

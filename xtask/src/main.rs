@@ -111,6 +111,16 @@ fn run() -> Result<()> {
     }
 }
 
+/// Writes `bytes` to a temporary name beside `path`, then renames it, so
+/// an interrupted run never leaves a torn file.
+fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
+}
+
 /// The value after `name` in `args`, if the flag is there.
 fn flag(args: &[String], name: &str) -> Result<Option<String>> {
     match args.iter().position(|a| a == name) {
@@ -251,7 +261,7 @@ fn demo(root: &Path, out: &Path) -> Result<()> {
                 String::from_utf8_lossy(&info.stderr)
             );
         }
-        std::fs::write(&json, &info.stdout).with_context(|| json.display().to_string())?;
+        write_atomic(&json, &info.stdout)?;
         let status = Command::new(&bin)
             .args(["data", "preview", "--data", &spec, "--out"])
             .arg(&png)
@@ -326,7 +336,7 @@ fn perturbation_table(bin: &Path, out: &Path) -> Result<()> {
         table.push('\n');
     }
     let path = out.join("REPORT.md");
-    std::fs::write(&path, table).with_context(|| path.display().to_string())?;
+    write_atomic(&path, table)?;
     eprintln!("demo: perturbation table in {}", path.display());
     Ok(())
 }

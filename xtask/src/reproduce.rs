@@ -122,10 +122,7 @@ fn stage(path: &Path, make: impl FnOnce() -> Result<Value>) -> Result<Value> {
         }
     }
     let v = make()?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&v)?)
-        .with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    crate::write_atomic(path, serde_json::to_string_pretty(&v)?)?;
     Ok(v)
 }
 
@@ -272,11 +269,10 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
         "seconds_this_invocation": started.elapsed().as_secs_f64(),
     });
     let json_path = plan.out.join("report.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
-        .with_context(|| json_path.display().to_string())?;
+    crate::write_atomic(&json_path, serde_json::to_string_pretty(&report)?)?;
     let md = markdown(plan, &results);
     let md_path = plan.out.join("REPORT.md");
-    std::fs::write(&md_path, md).with_context(|| md_path.display().to_string())?;
+    crate::write_atomic(&md_path, md)?;
     eprintln!(
         "reproduce: wrote {} and {} in {:.0} s",
         md_path.display(),
