@@ -100,10 +100,11 @@ impl Plan {
     }
 }
 
-fn run_json(bin: &Path, args: &[String], what: &str) -> Result<Value> {
+fn run_json<S: AsRef<str>>(bin: &Path, args: &[S], what: &str) -> Result<Value> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     eprintln!("$ sc-bench {}", args.join(" "));
     let out = Command::new(bin)
-        .args(args)
+        .args(&args)
         .stderr(std::process::Stdio::inherit())
         .output()
         .with_context(|| format!("running sc-bench for {what}"))?;
@@ -167,7 +168,7 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                 run_json(bin, &args, &format!("training {name}"))
             })?;
             let eval = stage(&plan.out.join(format!("{name}.eval.json")), || {
-                let args: Vec<String> = [
+                let args = [
                     "eval",
                     "--run",
                     &run.display().to_string(),
@@ -194,14 +195,11 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                     "--device",
                     &plan.device,
                     "--json",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+                ];
                 run_json(bin, &args, &format!("evaluating {name}"))
             })?;
             let sweep = stage(&plan.out.join(format!("{name}.sweep.json")), || {
-                let args: Vec<String> = [
+                let args = [
                     "sweep",
                     "--run",
                     &run.display().to_string(),
@@ -216,16 +214,13 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                     "--device",
                     &plan.device,
                     "--json",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+                ];
                 run_json(bin, &args, &format!("sweeping {name}"))
             })?;
             let mut attr = serde_json::Map::new();
             for (method, _) in ATTRIBUTIONS {
                 let v = stage(&plan.out.join(format!("{name}.{method}.json")), || {
-                    let args: Vec<String> = [
+                    let args = [
                         "attribute",
                         "--run",
                         &run.display().to_string(),
@@ -244,10 +239,7 @@ pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
                         "--device",
                         &plan.device,
                         "--json",
-                    ]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                    ];
                     let mut v = run_json(bin, &args, &format!("{method} maps of {name}"))?;
                     // The per-image scores stay in the stage file only.
                     if let Some(o) = v.as_object_mut() {

@@ -11,6 +11,7 @@
 //! `dx = γ/σ · (g - mean(g) - x̂ · mean(g · x̂))`, `g = dy · [y > 0]` with
 //! the ReLU, `dγ = Σ g · x̂`, `dβ = Σ g`.
 
+use crate::cpu::{slice, with_slice};
 use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, Var,
     WithDType,
@@ -93,13 +94,6 @@ fn geometry(dims: &[usize]) -> Result<(usize, usize, usize)> {
         );
     }
     Ok((dims[0], dims[1], dims[2..].iter().product()))
-}
-
-fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("sc-batch-norm: non-contiguous operand"),
-    }
 }
 
 /// Per-channel sums `(Σ f(x), ...)` over every image's plane, in f64,
@@ -299,27 +293,19 @@ impl CustomOp3 for BnTrain {
                 geom.1
             );
         }
+        fn run<T: WithDType>(
+            op: &BnTrain,
+            (s1, l1): (&CpuStorage, &Layout),
+            (s2, l2): (&CpuStorage, &Layout),
+            (s3, l3): (&CpuStorage, &Layout),
+            geom: (usize, usize, usize),
+        ) -> Result<(CpuStorage, Stats)> {
+            let (y, stats) = forward::<T>(op, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, geom);
+            Ok((T::to_cpu_storage_owned(y), stats))
+        }
         let (out, stats) = match s1.dtype() {
-            DType::F32 => {
-                let (y, s) = forward::<f32>(
-                    self,
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
-                    geom,
-                );
-                (CpuStorage::F32(y), s)
-            }
-            DType::F64 => {
-                let (y, s) = forward::<f64>(
-                    self,
-                    contiguous(s1, l1)?,
-                    contiguous(s2, l2)?,
-                    contiguous(s3, l3)?,
-                    geom,
-                );
-                (CpuStorage::F64(y), s)
-            }
+            DType::F32 => run::<f32>(self, (s1, l1), (s2, l2), (s3, l3), geom)?,
+            DType::F64 => run::<f64>(self, (s1, l1), (s2, l2), (s3, l3), geom)?,
             dt => candle_core::bail!("sc-batch-norm: f32 or f64 only, got {dt:?}"),
         };
         *self
@@ -348,14 +334,6 @@ impl CustomOp3 for BnTrain {
             })?;
         let geom = geometry(x.dims())?;
         let grad = grad.contiguous()?;
-        let dev = x.device();
-        fn with<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-            let (s, l) = t.storage_and_layout();
-            let candle_core::Storage::Cpu(s) = &*s else {
-                candle_core::bail!("sc-batch-norm: CPU tensors only")
-            };
-            Ok(f(contiguous::<T>(s, l)?))
-        }
         fn run<T: WithDType>(
             op: &BnTrain,
             stats: &Stats,
@@ -364,33 +342,24 @@ impl CustomOp3 for BnTrain {
             grad: &Tensor,
             gamma: &Tensor,
             geom: (usize, usize, usize),
-        ) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
-            with::<T, _>(x, |x| {
-                with::<T, _>(res, |y| {
-                    with::<T, _>(grad, |dy| {
-                        with::<T, _>(gamma, |g| backward(op, stats, x, y, dy, g, geom))
+        ) -> Result<(Tensor, Tensor, Tensor)> {
+            let (dx, dg, db) = with_slice::<T, _>(x, |x| {
+                with_slice::<T, _>(res, |y| {
+                    with_slice::<T, _>(grad, |dy| {
+                        with_slice::<T, _>(gamma, |g| backward(op, stats, x, y, dy, g, geom))
                     })
                 })
-            })???
+            })????;
+            let (dev, c) = (x.device(), geom.1);
+            Ok((
+                Tensor::from_vec(dx, x.shape(), dev)?,
+                Tensor::from_vec(dg, c, dev)?,
+                Tensor::from_vec(db, c, dev)?,
+            ))
         }
-        let c = geom.1;
         let (dx, dg, db) = match x.dtype() {
-            DType::F32 => {
-                let (a, b, c_) = run::<f32>(self, &stats, x, res, &grad, gamma, geom)?;
-                (
-                    Tensor::from_vec(a, x.shape(), dev)?,
-                    Tensor::from_vec(b, c, dev)?,
-                    Tensor::from_vec(c_, c, dev)?,
-                )
-            }
-            DType::F64 => {
-                let (a, b, c_) = run::<f64>(self, &stats, x, res, &grad, gamma, geom)?;
-                (
-                    Tensor::from_vec(a, x.shape(), dev)?,
-                    Tensor::from_vec(b, c, dev)?,
-                    Tensor::from_vec(c_, c, dev)?,
-                )
-            }
+            DType::F32 => run::<f32>(self, &stats, x, res, &grad, gamma, geom)?,
+            DType::F64 => run::<f64>(self, &stats, x, res, &grad, gamma, geom)?,
             dt => candle_core::bail!("sc-batch-norm: f32 or f64 only, got {dt:?}"),
         };
         Ok((Some(dx), Some(dg), Some(db)))

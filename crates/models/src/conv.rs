@@ -40,10 +40,11 @@
 //! CUDA and other dtypes are not handled: the models use candle's `conv2d`
 //! there ([`ConvImpl`]).
 
+use crate::cpu::{slice, with_slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
-    Storage, Tensor, WithDType,
+    Tensor, WithDType,
 };
 use rayon::prelude::*;
 
@@ -810,14 +811,6 @@ fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     }
 }
 
-/// A contiguous `T` slice of a CPU storage (an error for another dtype).
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => bail!("sc-conv2d: non-contiguous operand"),
-    }
-}
-
 /// The gradients of the input (if `need_dx`; needs `w`) and of the weight
 /// (if `need_dw`; needs `x`) from the output gradient `dout`, all
 /// contiguous CPU tensors of one float dtype.
@@ -844,25 +837,18 @@ fn gradients_t<T: WithDType>(
     need_dx: bool,
     need_dw: bool,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    fn with<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-        let (s, l) = t.storage_and_layout();
-        let Storage::Cpu(s) = &*s else {
-            bail!("sc-conv2d: CPU tensors only")
-        };
-        Ok(f(slice::<T>(s, l)?))
-    }
     let missing = || candle_core::Error::Msg("internal: sc-conv2d gradient operand".into());
     let dev = dout.device();
     let dx = if need_dx {
         let w = w.ok_or_else(missing)?;
-        let v = with::<T, _>(w, |w| with::<T, _>(dout, |d| input_grad(g, w, d)))??;
+        let v = with_slice::<T, _>(w, |w| with_slice::<T, _>(dout, |d| input_grad(g, w, d)))??;
         Some(Tensor::from_vec(v, (g.n, g.c, g.h, g.w), dev)?)
     } else {
         None
     };
     let dw = if need_dw {
         let x = x.ok_or_else(missing)?;
-        let v = with::<T, _>(x, |x| with::<T, _>(dout, |d| weight_grad(g, x, d)))??;
+        let v = with_slice::<T, _>(x, |x| with_slice::<T, _>(dout, |d| weight_grad(g, x, d)))??;
         Some(Tensor::from_vec(v, (g.o, g.c, g.kh, g.kw), dev)?)
     } else {
         None
@@ -940,34 +926,28 @@ impl Conv {
         if !self.relu {
             return Ok(grad.clone());
         }
-        fn mask<T: WithDType>(y: &[T], g: &[T]) -> Vec<T> {
+        fn masked<T: WithDType>(res: &Tensor, grad: &Tensor) -> Result<Tensor> {
             let zero = T::zero();
-            let mut out = vec![zero; g.len()];
-            out.par_chunks_mut(1 << 14)
-                .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
-                .for_each(|(o, (y, g))| {
-                    for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                        *o = if y > zero { g } else { zero };
-                    }
-                });
-            out
+            let v = with_slice::<T, _>(res, |y| {
+                with_slice::<T, _>(grad, |g| {
+                    let mut out = vec![zero; g.len()];
+                    out.par_chunks_mut(1 << 14)
+                        .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+                        .for_each(|(o, (y, g))| {
+                            for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                                *o = if y > zero { g } else { zero };
+                            }
+                        });
+                    out
+                })
+            })??;
+            Tensor::from_vec(v, grad.dims(), grad.device())
         }
         let grad = grad.contiguous()?;
-        let (ys, yl) = res.storage_and_layout();
-        let (gs, gl) = grad.storage_and_layout();
-        let (Storage::Cpu(ys), Storage::Cpu(gs)) = (&*ys, &*gs) else {
-            bail!("sc-conv2d: CPU tensors only")
-        };
-        let v = match ys.dtype() {
-            DType::F32 => CpuStorage::F32(mask(slice(ys, yl)?, slice(gs, gl)?)),
-            DType::F64 => CpuStorage::F64(mask(slice(ys, yl)?, slice(gs, gl)?)),
+        match grad.dtype() {
+            DType::F32 => masked::<f32>(res, &grad),
+            DType::F64 => masked::<f64>(res, &grad),
             dt => bail!("sc-conv2d: f32 or f64 only, got {dt:?}"),
-        };
-        let dims = grad.dims().to_vec();
-        match v {
-            CpuStorage::F32(v) => Tensor::from_vec(v, dims, grad.device()),
-            CpuStorage::F64(v) => Tensor::from_vec(v, dims, grad.device()),
-            _ => bail!("internal: sc-conv2d mask dtype"),
         }
     }
 

@@ -3,11 +3,12 @@
 
 use crate::bn;
 use crate::conv::{self, ConvImpl};
+use crate::cpu::{slice, with_slice};
 use crate::params::{ParamKind, ParamSource};
 use crate::Result;
 use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Module, ModuleT, Shape, Storage,
-    Tensor, WithDType,
+    backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Module, ModuleT, Shape, Tensor,
+    WithDType,
 };
 use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear};
 use rayon::prelude::*;
@@ -283,43 +284,28 @@ impl CustomOp1 for MaxPool2x2 {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
-        let Some((a, b)) = l.contiguous_offsets() else {
-            candle_core::bail!("sc-max-pool-2x2: non-contiguous input");
-        };
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(pool_fwd(&v[a..b], n * c, h, w)),
-            CpuStorage::F64(v) => CpuStorage::F64(pool_fwd(&v[a..b], n * c, h, w)),
-            other => candle_core::bail!("sc-max-pool-2x2: f32 or f64, got {:?}", other.dtype()),
+        let out = match s.dtype() {
+            DType::F32 => f32::to_cpu_storage_owned(pool_fwd::<f32>(slice(s, l)?, n * c, h, w)),
+            DType::F64 => f64::to_cpu_storage_owned(pool_fwd::<f64>(slice(s, l)?, n * c, h, w)),
+            dt => candle_core::bail!("sc-max-pool-2x2: f32 or f64, got {dt:?}"),
         };
         Ok((out, Shape::from((n, c, h / 2, w / 2))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (n, c, h, w) = x.dims4()?;
+        fn run<T: WithDType>(x: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+            let (n, c, h, w) = x.dims4()?;
+            let dx = with_slice::<T, _>(x, |xv| {
+                with_slice::<T, _>(grad, |gv| pool_bwd(xv, gv, n * c, h, w))
+            })??;
+            Tensor::from_vec(dx, (n, c, h, w), x.device())
+        }
         let grad = grad.contiguous()?;
-        let (xs, xl) = x.storage_and_layout();
-        let (gs, gl) = grad.storage_and_layout();
-        let (Storage::Cpu(xs), Storage::Cpu(gs)) = (&*xs, &*gs) else {
-            candle_core::bail!("sc-max-pool-2x2: CPU tensors only");
-        };
-        let (Some((xa, xb)), Some((ga, gb))) = (xl.contiguous_offsets(), gl.contiguous_offsets())
-        else {
-            candle_core::bail!("sc-max-pool-2x2: non-contiguous operands");
-        };
-        let dx = match (xs, gs) {
-            (CpuStorage::F32(xv), CpuStorage::F32(gv)) => Tensor::from_vec(
-                pool_bwd(&xv[xa..xb], &gv[ga..gb], n * c, h, w),
-                (n, c, h, w),
-                x.device(),
-            )?,
-            (CpuStorage::F64(xv), CpuStorage::F64(gv)) => Tensor::from_vec(
-                pool_bwd(&xv[xa..xb], &gv[ga..gb], n * c, h, w),
-                (n, c, h, w),
-                x.device(),
-            )?,
-            _ => candle_core::bail!("sc-max-pool-2x2: f32 or f64 operands of one dtype"),
-        };
-        Ok(Some(dx))
+        match x.dtype() {
+            DType::F32 => run::<f32>(x, &grad).map(Some),
+            DType::F64 => run::<f64>(x, &grad).map(Some),
+            dt => candle_core::bail!("sc-max-pool-2x2: f32 or f64, got {dt:?}"),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ mod arch;
 mod bn;
 mod checkpoint;
 pub mod conv;
+mod cpu;
 mod error;
 mod io;
 mod layers;
