@@ -3,8 +3,10 @@
 //! uses no workspace crate; it drives `cargo` and the `sc-bench` binary.
 //!
 //! Commands:
-//! - `tidy`: formatting, a crate doc with a runnable example in every
-//!   library crate, and no `todo!`/`unimplemented!` stubs.
+//! - `tidy`: the checkable rules of ARCHITECTURE.md (see [`tidy`]):
+//!   formatting, crate docs with examples, workspace lints, no stubs, the
+//!   dependency direction, libraries that print nothing and read no
+//!   environment.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
 //! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
 //!   the paper's study end to end (train the four regimes, PGD evaluation
@@ -27,6 +29,7 @@
 
 mod bench;
 mod reproduce;
+mod tidy;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -43,9 +46,9 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root()?;
     match args.first().map(String::as_str) {
-        Some("tidy") => tidy(&root),
+        Some("tidy") => tidy::tidy(&root),
         Some("test") => {
-            tidy(&root)?;
+            tidy::tidy(&root)?;
             cargo(&root, &["test", "--workspace"])
         }
         Some("demo") => {
@@ -151,75 +154,6 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
-}
-
-fn tidy(root: &Path) -> Result<()> {
-    let fmt = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["fmt", "--all", "--", "--check"])
-        .current_dir(root)
-        .status();
-    match fmt {
-        Ok(s) if s.success() => {}
-        Ok(_) => bail!("cargo fmt --check: code is not formatted (run `cargo fmt --all`)"),
-        Err(e) => eprintln!("tidy: rustfmt unavailable ({e}); formatting not checked"),
-    }
-    let mut problems = Vec::new();
-    let crates = root.join("crates");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&crates)
-        .with_context(|| crates.display().to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let lib = dir.join("src/lib.rs");
-        let Ok(text) = std::fs::read_to_string(&lib) else {
-            continue;
-        };
-        let doc: Vec<&str> = text
-            .lines()
-            .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
-            .collect();
-        if doc.is_empty() {
-            problems.push(format!("{}: no crate doc (//!)", lib.display()));
-        } else if !doc
-            .iter()
-            .any(|l| l.trim_start_matches("//!").trim() == "```")
-        {
-            problems.push(format!("{}: crate doc has no example", lib.display()));
-        }
-        for file in rust_files(&dir.join("src"))? {
-            let text = std::fs::read_to_string(&file)?;
-            for (n, line) in text.lines().enumerate() {
-                // Spelled in two pieces so this check does not flag itself.
-                let stub = [concat!("todo", "!("), concat!("unimplemented", "!(")];
-                if stub.iter().any(|s| line.contains(s)) {
-                    problems.push(format!("{}:{}: stub", file.display(), n + 1));
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        bail!(
-            "tidy found {} problem(s):\n{}",
-            problems.len(),
-            problems.join("\n")
-        );
-    }
-    eprintln!("tidy: ok");
-    Ok(())
-}
-
-fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
-        let path = entry?.path();
-        if path.is_dir() {
-            out.extend(rust_files(&path)?);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    Ok(out)
 }
 
 fn demo(root: &Path, out: &Path) -> Result<()> {

@@ -437,6 +437,7 @@ fn shorter_side_to(w: u32, h: u32, s: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::idx::tests::shared_data;
     use image::{GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
     use tempfile::TempDir;
 
@@ -696,26 +697,11 @@ mod tests {
         assert_eq!(shorter_side_to(1000, 1, 2), (2000, 2));
     }
 
-    /// `shared/data` in a parent of this crate, where the project keeps
-    /// real sample data outside the repository.
-    fn shared_data() -> Option<PathBuf> {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|a| a.join("shared").join("data"))
-            .find(|p| p.is_dir())
-    }
-
     #[test]
+    #[ignore = "needs ../shared (run with --include-ignored)"]
     fn real_imagenet_jpegs_including_grayscale() {
-        let Some(data) = shared_data() else {
-            eprintln!("skipping: ../shared not found");
-            return;
-        };
-        let src = data.join("imagenet-sample/images");
-        let Ok(entries) = std::fs::read_dir(&src) else {
-            eprintln!("skipping: {} not found", src.display());
-            return;
-        };
+        let src = shared_data().join("imagenet-sample/images");
+        let entries = std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         let mut all: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
         all.sort();
         let gray: Vec<&PathBuf> = all
@@ -763,16 +749,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs ../shared (run with --include-ignored)"]
     fn real_mnist_pngs_stay_one_channel_28x28() {
-        let Some(data) = shared_data() else {
-            eprintln!("skipping: ../shared not found");
-            return;
-        };
-        let src = data.join("foolbox-samples");
-        if !src.is_dir() {
-            eprintln!("skipping: {} not found", src.display());
-            return;
-        }
+        let src = shared_data().join("foolbox-samples");
+        assert!(src.is_dir(), "{} not found", src.display());
         let tmp = TempDir::new().unwrap();
         for i in 0..4 {
             for prefix in ["mnist", "fashionMNIST"] {

@@ -12,8 +12,8 @@
 //!   colour, brightness, position, size, rotation and background texture are
 //!   nuisance factors, and every image carries its object mask.
 //! - [`DataSpec`]: the `--data` strings of the CLI (`shapes:5000`, `mnist:DIR`, ...).
-//! - [`fetch`]: download of the standard sets from their official sources,
-//!   checksum-verified, resumable and atomic.
+//! - `fetch` (feature `fetch`): download of the standard sets from their
+//!   official sources, checksum-verified, resumable and atomic.
 //!
 //! ```
 //! use sc_data::{DataSpec, Order};
@@ -37,6 +37,7 @@ mod imageset;
 mod spec;
 
 pub mod cifar;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod folder;
 #[cfg(feature = "hub")]
