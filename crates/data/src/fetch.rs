@@ -825,17 +825,7 @@ fn record_sha256(dir: &Path, file_name: &str, sha256: &str) -> Result<()> {
     if new == old {
         return Ok(());
     }
-    let tmp = dir.join(format!(".{SHA256SUMS}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(new.as_bytes())?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    sc_core::write_atomic(&path, new.as_bytes()).map_err(|e| Error::io(&path, e))
 }
 
 /// Unpacks the `.tar.gz` `archive`, which must hold exactly the folder `top`,

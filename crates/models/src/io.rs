@@ -1,32 +1,32 @@
 //! Atomic file writes: a kill never leaves a torn file (DESIGN: runs on disk).
 
 use crate::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Writes `path` by calling `write` on a temporary name in the same
-/// directory, syncing it, and renaming it over `path`. Returns what `write`
-/// returns.
+/// [`sc_core::write_atomic_with`] (temporary name, sync, rename) for a
+/// writer that returns a value and this crate's errors.
 pub(crate) fn write_atomic<T>(path: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::format(path, "not a file name"))?;
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = write(&tmp).and_then(|value| {
-        let sync = std::fs::File::open(&tmp).and_then(|f| f.sync_all());
-        sync.and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| Error::io(path, e))?;
-        Ok(value)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if path.file_name().is_none() {
+        return Err(Error::format(path, "not a file name"));
     }
-    result
+    let mut inner = None;
+    let mut value = None;
+    let written = sc_core::write_atomic_with(path, |tmp| match write(tmp) {
+        Ok(v) => {
+            value = Some(v);
+            Ok(())
+        }
+        Err(e) => {
+            inner = Some(e);
+            Err(std::io::Error::other("the writer failed"))
+        }
+    });
+    match (written, inner, value) {
+        (_, Some(e), _) => Err(e),
+        (Err(e), None, _) => Err(Error::io(path, e)),
+        (Ok(()), None, Some(v)) => Ok(v),
+        (Ok(()), None, None) => Err(Error::format(path, "internal: no value written")),
+    }
 }
 
 /// 64-bit FNV-1a: ties a checkpoint's JSON to its weights file, so weights
