@@ -7,38 +7,72 @@ pub enum Error {
     /// A file could not be opened or read.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
     /// A file exists but its content is not what its format requires.
     #[error("{path}: {problem}")]
-    Format { path: PathBuf, problem: String },
+    Format {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// Two files that must agree do not (e.g. image and label counts).
     #[error("{path} does not match {other}: {problem}")]
     Mismatch {
+        /// The file concerned.
         path: PathBuf,
+        /// The file it must agree with.
         other: PathBuf,
+        /// What is wrong, and what was expected.
         problem: String,
     },
     /// A required file is absent.
     #[error("{path}: not found ({expected})")]
-    Missing { path: PathBuf, expected: String },
+    Missing {
+        /// The file concerned.
+        path: PathBuf,
+        /// What was expected.
+        expected: String,
+    },
     /// A data set specification (`--data`) or option that cannot be used.
     #[error("invalid data specification {spec:?}: {problem}")]
-    Spec { spec: String, problem: String },
+    Spec {
+        /// The specification as given.
+        spec: String,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// An argument outside its valid range.
     #[error("invalid {name}: {problem}")]
-    InvalidArgument { name: &'static str, problem: String },
+    InvalidArgument {
+        /// The argument or parameter.
+        name: &'static str,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// A download failed.
     #[error("download of {url} failed: {problem}")]
-    Download { url: String, problem: String },
+    Download {
+        /// The address that was downloaded.
+        url: String,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// A downloaded file's digest differs from the published one.
     #[error("{path}: {algorithm} checksum mismatch: expected {expected}, got {actual}")]
     Checksum {
+        /// The file concerned.
         path: PathBuf,
+        /// The digest algorithm.
         algorithm: &'static str,
+        /// What was expected.
         expected: String,
+        /// What was found.
         actual: String,
     },
     /// An error from candle.

@@ -52,7 +52,12 @@ pub enum Order {
     /// Data-set order.
     Sequential,
     /// A permutation fixed by the seed and the epoch number.
-    Shuffled { seed: Seed, epoch: u64 },
+    Shuffled {
+        /// The seed of the permutations.
+        seed: Seed,
+        /// The epoch: each has its own permutation.
+        epoch: u64,
+    },
 }
 
 /// A mini-batch on a device.

@@ -60,9 +60,16 @@ use sc_core::Classifier;
 pub enum Error {
     /// Arguments that cannot be used.
     #[error("invalid {name}: {problem}")]
-    InvalidArgument { name: &'static str, problem: String },
+    InvalidArgument {
+        /// The argument or parameter.
+        name: &'static str,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
+    /// An error of the data crate.
     #[error(transparent)]
     Data(#[from] sc_data::Error),
+    /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

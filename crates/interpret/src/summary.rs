@@ -13,6 +13,7 @@ use serde::Serialize;
 pub struct ImageScores {
     /// Position in the set.
     pub index: usize,
+    /// The true class.
     pub label: u32,
     /// [`crate::metrics::total_variation`] of the map.
     pub total_variation: f64,
@@ -25,15 +26,20 @@ pub struct ImageScores {
 /// Means over a set, and every image's scores.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttributionSummary {
+    /// The attribution method.
     pub method: String,
+    /// Images summarised.
     pub images: usize,
+    /// Mean total variation of the maps (lower is smoother).
     pub mean_total_variation: f64,
     /// Only for sets with object masks (`shapes`).
     pub mean_mass_on_object: Option<f64>,
     /// Share of the image area inside the masks: what `mean_mass_on_object`
     /// would be for a map spread evenly.
     pub mean_object_area: Option<f64>,
+    /// Mean absolute completeness gap (Integrated Gradients only).
     pub mean_abs_completeness_gap: Option<f64>,
+    /// The scores of every image.
     pub per_image: Vec<ImageScores>,
 }
 

@@ -37,7 +37,12 @@ use std::str::FromStr;
 pub enum Error {
     /// Logits or labels of the wrong shape or type.
     #[error("invalid {what}: {problem}")]
-    Invalid { what: &'static str, problem: String },
+    Invalid {
+        /// What was invalid.
+        what: &'static str,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -185,7 +185,9 @@ impl ResNetConfig {
 pub enum NetConfig {
     /// The small CNN (see [`Arch::SmallCnn`]).
     SmallCnn {
+        /// Number of classes (outputs).
         num_classes: usize,
+        /// Channels of the input images.
         in_channels: usize,
     },
     /// A ResNet.

@@ -9,11 +9,18 @@ pub enum Error {
     UnknownArch(String),
     /// A model configuration, input shape or normalisation that cannot be built.
     #[error("invalid {what}: {problem}")]
-    Invalid { what: &'static str, problem: String },
+    Invalid {
+        /// What was invalid.
+        what: &'static str,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// A weights file whose tensors do not fit the architecture.
     #[error("{path}: weights do not fit {arch}: {count} problem(s): {}{}", .problems.join("; "), if *.count > .problems.len() { "; ..." } else { "" })]
     WeightsMismatch {
+        /// The file concerned.
         path: PathBuf,
+        /// The architecture asked for.
         arch: String,
         /// The first few problems, e.g. `layer1.0.conv1.weight: expected [64, 64, 3, 3], found [64, 32, 3, 3]`.
         problems: Vec<String>,
@@ -23,13 +30,20 @@ pub enum Error {
     /// A file that could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
     /// A file whose content is not what its format requires.
     #[error("{path}: {problem}")]
-    Format { path: PathBuf, problem: String },
+    Format {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -48,7 +48,12 @@ pub enum Error {
     InvalidInput(String),
     /// A parameter outside its valid range.
     #[error("invalid {name}: {problem}")]
-    InvalidParameter { name: &'static str, problem: String },
+    InvalidParameter {
+        /// The argument or parameter.
+        name: &'static str,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
     /// An error from sc-core (e.g. a level outside 1-4).
     #[error(transparent)]
     Core(#[from] sc_core::Error),

@@ -122,6 +122,7 @@ fn fraction(name: &'static str, v: f64) -> Result<()> {
 /// statistics remain; shapes split into misaligned coloured copies.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChannelTranslation {
+    /// Shift of the R channel as a fraction of the image side (Sec. 4.3).
     pub fraction: f64,
 }
 
@@ -160,6 +161,7 @@ impl ChannelTranslation {
 /// random, the same way in every channel; pixels outside are untouched.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CentreShuffle {
+    /// Share of the image area that is shuffled (Sec. 4.3).
     pub area: f64,
 }
 
@@ -207,6 +209,7 @@ impl CentreShuffle {
 /// Texture within a block survives; the object's layout does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlidingPuzzle {
+    /// Blocks per side (Sec. 4.3).
     pub grid: usize,
 }
 

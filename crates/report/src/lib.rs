@@ -33,20 +33,29 @@ pub enum Error {
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
     /// An image could not be encoded.
     #[error("{path}: cannot encode image: {source}")]
     Encode {
+        /// The file concerned.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: image::ImageError,
     },
     /// Input that does not describe an image.
     #[error("invalid image {what}: {problem}")]
-    InvalidImage { what: String, problem: String },
+    InvalidImage {
+        /// What was invalid.
+        what: String,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
 }
 
 /// `Result` with [`Error`].
