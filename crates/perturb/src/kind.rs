@@ -83,8 +83,10 @@ impl PerturbationKind {
 
     /// Why this kind at `level` cannot be measured on images of shape
     /// `[C, H, W]`, or `None` when it can: the channel reasons of
-    /// [`PerturbationKind::applies_to`], and a sliding-puzzle grid that does
-    /// not divide the image into equal blocks (Sec. 4.3.3). Sweeps report
+    /// [`PerturbationKind::applies_to`], a channel translation that rounds
+    /// to 0 pixels or a centre area of one pixel (both the identity on
+    /// small images), and a sliding-puzzle grid that does not divide the
+    /// image into equal blocks (Sec. 4.3.3). Sweeps report
     /// such a pair as not applicable instead of measuring an identity map
     /// or failing the whole run.
     pub fn not_applicable(self, level: Level, image_shape: [usize; 3]) -> Option<String> {
@@ -92,9 +94,27 @@ impl PerturbationKind {
         if let Some(problem) = self.channel_problem(c) {
             return Some(problem);
         }
+        let i = level.index();
         match self {
+            PerturbationKind::ChannelTranslation => {
+                let f = CHANNEL_FRACTIONS[i];
+                let shift = |side: usize| (f * side as f64).round();
+                (shift(h) == 0.0 && shift(w) == 0.0).then(|| {
+                    format!(
+                        "{self} level {level} shifts by {f} of the side, 0 pixels on {h}x{w} images: the identity"
+                    )
+                })
+            }
+            PerturbationKind::CentreShuffle => {
+                let (_, _, rh, rw) = CentreShuffle { area: CENTRE_AREAS[i] }.region(h, w);
+                (rh * rw < 2).then(|| {
+                    format!(
+                        "{self} level {level} shuffles a {rh}x{rw} centre of {h}x{w} images: the identity"
+                    )
+                })
+            }
             PerturbationKind::SlidingPuzzle => {
-                let k = PUZZLE_GRIDS[level.index()];
+                let k = PUZZLE_GRIDS[i];
                 (h % k != 0 || w % k != 0).then(|| {
                     format!(
                         "{self} level {level} cuts images into {k}x{k} blocks: {k} does not divide {h}x{w}"
@@ -186,7 +206,7 @@ mod tests {
     fn not_applicable_matches_what_each_perturbation_does() {
         use candle_core::{Device, Tensor};
         let mut rng = sc_core::Seed(3).stream("test");
-        for (c, h, w) in [(1, 12, 12), (3, 12, 12), (3, 16, 16), (1, 16, 8)] {
+        for (c, h, w) in [(1, 12, 12), (3, 12, 12), (3, 16, 16), (1, 16, 8), (3, 2, 2)] {
             // Distinct, unclipped values in every channel and pixel.
             let values: Vec<f32> = (0..2 * c * h * w)
                 .map(|i| 0.2 + 0.6 * ((i * 37 % 101) as f32 / 101.0))
