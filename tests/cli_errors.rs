@@ -29,9 +29,15 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
         // speed
         (vec!["speed", "--classes", "0"], vec!["--classes 0"]),
         (vec!["speed", "--batch", "0"], vec!["--batch 0"]),
-        (vec!["speed", "--batch", "100000000"], vec!["--batch", "1024"]),
+        (
+            vec!["speed", "--batch", "100000000"],
+            vec!["--batch", "1024"],
+        ),
         (vec!["speed", "--reps", "0"], vec!["--reps 0"]),
-        (vec!["speed", "--reps", "18446744073709551615"], vec!["--reps"]),
+        (
+            vec!["speed", "--reps", "18446744073709551615"],
+            vec!["--reps"],
+        ),
         (vec!["speed", "--ig-chunk", "0"], vec!["--ig-chunk"]),
         (vec!["speed", "--only", ""], vec!["--only"]),
         (vec!["speed", "--models", "vgg"], vec!["--models", "vgg"]),
@@ -67,97 +73,262 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
             vec!["--image-size", "at least 1"],
         ),
         (
-            vec!["data", "info", "--data", "shapes:20", "--image-size", "100000"],
+            vec![
+                "data",
+                "info",
+                "--data",
+                "shapes:20",
+                "--image-size",
+                "100000",
+            ],
             vec!["--image-size", "limit is 4 GiB"],
         ),
         (
-            vec!["data", "info", "--data", "folder:x", "--image-size", "100000"],
+            vec![
+                "data",
+                "info",
+                "--data",
+                "folder:x",
+                "--image-size",
+                "100000",
+            ],
             vec!["--image-size", "at most 1024"],
         ),
-        (vec!["data", "info", "--data", "imagenet:x"], vec!["imagenet"]),
+        (
+            vec!["data", "info", "--data", "imagenet:x"],
+            vec!["imagenet"],
+        ),
         (
             vec!["data", "info", "--data", "cifar10:/nonexistent/c"],
             vec!["/nonexistent/c"],
         ),
         (
-            vec!["data", "preview", "--data", "shapes:20", "--out", png, "--per-class", "0"],
+            vec![
+                "data",
+                "preview",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--per-class",
+                "0",
+            ],
             vec!["--per-class"],
         ),
         (
-            vec!["data", "preview", "--data", "shapes:20", "--out", png, "--split", "val"],
+            vec![
+                "data",
+                "preview",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--split",
+                "val",
+            ],
             vec!["--split", "val"],
         ),
         // perturb
         (
-            vec!["perturb", "--data", "shapes:20", "--out", png, "--kind", "hue", "--level", "9"],
+            vec![
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "hue",
+                "--level",
+                "9",
+            ],
             vec!["--level", "9"],
         ),
         (
-            vec!["perturb", "--data", "shapes:20", "--out", png, "--kind", "blur", "--level", "1"],
+            vec![
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "blur",
+                "--level",
+                "1",
+            ],
             vec!["--kind", "blur"],
         ),
         (
             vec![
-                "perturb", "--data", "shapes:20", "--out", png, "--kind", "hue", "--level", "1",
-                "--limit", "0",
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "hue",
+                "--level",
+                "1",
+                "--limit",
+                "0",
             ],
             vec!["--limit"],
         ),
         (
             vec![
-                "perturb", "--data", "shapes:n=20,size=20", "--out", png, "--kind",
-                "sliding-puzzle", "--level", "4",
+                "perturb",
+                "--data",
+                "shapes:n=20,size=20",
+                "--out",
+                png,
+                "--kind",
+                "sliding-puzzle",
+                "--level",
+                "4",
             ],
             vec!["not applicable", "16 does not divide 20x20"],
         ),
         // sweep and attribute: argument errors come before the model is read
         (
-            vec!["sweep", "--run", no_run, "--data", "shapes:20", "--batch-size", "0"],
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--batch-size",
+                "0",
+            ],
             vec!["--batch-size", "at least 1"],
         ),
         (
-            vec!["sweep", "--run", no_run, "--data", "shapes:20", "--kinds", "blur"],
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--kinds",
+                "blur",
+            ],
             vec!["--kinds", "blur"],
         ),
         (
-            vec!["sweep", "--run", no_run, "--data", "shapes:20", "--kinds", "hue,hue"],
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--kinds",
+                "hue,hue",
+            ],
             vec!["hue is listed twice"],
         ),
         (
-            vec!["sweep", "--run", no_run, "--data", "shapes:20", "--limit", "0"],
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--limit",
+                "0",
+            ],
             vec!["--limit"],
         ),
         (
-            vec!["sweep", "--run", no_run, "--data", "shapes:20", "--device", "gpu"],
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--device",
+                "gpu",
+            ],
             vec!["--device", "gpu"],
         ),
         (
             vec!["sweep", "--run", no_run, "--data", "shapes:size=0"],
             vec!["--data"],
         ),
-        (vec!["sweep", "--run", no_run, "--data", "shapes:20"], vec![no_run]),
         (
-            vec!["sweep", "--model", "vgg", "--weights", "w", "--data", "shapes:20"],
+            vec!["sweep", "--run", no_run, "--data", "shapes:20"],
+            vec![no_run],
+        ),
+        (
+            vec![
+                "sweep",
+                "--model",
+                "vgg",
+                "--weights",
+                "w",
+                "--data",
+                "shapes:20",
+            ],
             vec!["--model", "vgg"],
         ),
         (
-            vec!["attribute", "--run", no_run, "--data", "shapes:20", "--batch-size", "0"],
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--batch-size",
+                "0",
+            ],
             vec!["--batch-size"],
         ),
         (
-            vec!["attribute", "--run", no_run, "--data", "shapes:20", "--method", "lime"],
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--method",
+                "lime",
+            ],
             vec!["--method", "lime"],
         ),
         (
             vec![
-                "attribute", "--run", no_run, "--data", "shapes:20", "--method", "saliency",
-                "--steps", "8",
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--method",
+                "saliency",
+                "--steps",
+                "8",
             ],
             vec!["--steps applies to --method ig only"],
         ),
         (
-            vec!["attribute", "--run", no_run, "--data", "shapes:20", "--steps", "0"],
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--steps",
+                "0",
+            ],
             vec!["--steps"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--steps",
+                "18446744073709551615",
+            ],
+            vec!["--steps", "at most 4096"],
         ),
     ];
     for (args, needles) in &table {
@@ -172,7 +343,15 @@ fn cuda_on_a_build_without_it_is_a_clear_error() {
         return;
     }
     fails(
-        &["sweep", "--run", "/nonexistent/run", "--data", "shapes:20", "--device", "cuda"],
+        &[
+            "sweep",
+            "--run",
+            "/nonexistent/run",
+            "--data",
+            "shapes:20",
+            "--device",
+            "cuda",
+        ],
         &["--device", "built without CUDA"],
     );
 }
@@ -185,13 +364,30 @@ fn values_that_can_be_honoured_still_run() {
     let png = dir.path().join("p.png");
     let png = png.to_str().unwrap();
     let v = json_of(&sc_bench(&[
-        "perturb", "--data", "shapes:20", "--out", png, "--kind", "hue", "--level", "1",
-        "--limit", "18446744073709551615", "--json",
+        "perturb",
+        "--data",
+        "shapes:20",
+        "--out",
+        png,
+        "--kind",
+        "hue",
+        "--level",
+        "1",
+        "--limit",
+        "18446744073709551615",
+        "--json",
     ]));
     assert_eq!(v["mean_abs_change"].as_array().unwrap().len(), 4);
     let v = json_of(&sc_bench(&[
-        "data", "preview", "--data", "shapes:20", "--out", png, "--per-class",
-        "18446744073709551615", "--json",
+        "data",
+        "preview",
+        "--data",
+        "shapes:20",
+        "--out",
+        png,
+        "--per-class",
+        "18446744073709551615",
+        "--json",
     ]));
     assert_eq!(v["images"], 4);
 }
@@ -200,8 +396,16 @@ fn values_that_can_be_honoured_still_run() {
 fn tiny_run(dir: &Path) -> String {
     let run = dir.join("run");
     json_of(&sc_bench(&[
-        "train", "--data", "shapes:n=32,test=8,size=16", "--epochs", "1", "--batch-size", "16",
-        "--run", run.to_str().unwrap(), "--json",
+        "train",
+        "--data",
+        "shapes:n=32,test=8,size=16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
     ]));
     run.to_str().unwrap().to_string()
 }
@@ -211,8 +415,15 @@ fn tiny_run(dir: &Path) -> String {
 fn folder_of(dir: &Path, classes: usize) -> String {
     let png = dir.join("one.png");
     json_of(&sc_bench(&[
-        "data", "preview", "--data", "shapes:n=10,test=10,size=16", "--per-class", "1", "--out",
-        png.to_str().unwrap(), "--json",
+        "data",
+        "preview",
+        "--data",
+        "shapes:n=10,test=10,size=16",
+        "--per-class",
+        "1",
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
     ]));
     let root = dir.join(format!("folder{classes}"));
     for c in 0..classes {
@@ -231,7 +442,15 @@ fn data_that_does_not_fit_the_model_is_an_error_naming_both() {
     for command in ["sweep", "attribute"] {
         // 12 classes for a 10-class model.
         fails(
-            &[command, "--run", &run, "--data", &twelve, "--image-size", "16"],
+            &[
+                command,
+                "--run",
+                &run,
+                "--data",
+                &twelve,
+                "--image-size",
+                "16",
+            ],
             &["12 classes", "small-cnn", "has 10"],
         );
         // 32x32 images for a model trained on 16x16.
@@ -243,7 +462,15 @@ fn data_that_does_not_fit_the_model_is_an_error_naming_both() {
     // The same folder with ten classes fits, and sweeps.
     let ten = folder_of(dir.path(), 10);
     let v = json_of(&sc_bench(&[
-        "sweep", "--run", &run, "--data", &ten, "--image-size", "16", "--kinds", "hue",
+        "sweep",
+        "--run",
+        &run,
+        "--data",
+        &ten,
+        "--image-size",
+        "16",
+        "--kinds",
+        "hue",
         "--json",
     ]));
     assert_eq!(v["images"], 10);
@@ -262,15 +489,34 @@ fn colour_kinds_on_gray_images_are_not_applicable() {
     for kind in ["saturation", "hue", "channel-translation"] {
         fails(
             &[
-                "perturb", "--data", &mnist, "--limit", "4", "--out", png.to_str().unwrap(),
-                "--kind", kind, "--level", "1",
+                "perturb",
+                "--data",
+                &mnist,
+                "--limit",
+                "4",
+                "--out",
+                png.to_str().unwrap(),
+                "--kind",
+                kind,
+                "--level",
+                "1",
             ],
             &["not applicable", kind, "channel"],
         );
     }
     let v = json_of(&sc_bench(&[
-        "perturb", "--data", &mnist, "--limit", "4", "--out", png.to_str().unwrap(), "--kind",
-        "contrast", "--level", "4", "--json",
+        "perturb",
+        "--data",
+        &mnist,
+        "--limit",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+        "--kind",
+        "contrast",
+        "--level",
+        "4",
+        "--json",
     ]));
     assert_eq!(v["mean_abs_change"].as_array().unwrap().len(), 4);
 }

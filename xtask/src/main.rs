@@ -116,7 +116,8 @@ fn parse(args: &[String]) -> Result<Parsed> {
     };
     let mut rest = args[1..].iter();
     while let Some(arg) = rest.next() {
-        let seen = parsed.values.iter().any(|(k, _)| k == arg) || parsed.switches.contains(&arg.as_str());
+        let seen =
+            parsed.values.iter().any(|(k, _)| k == arg) || parsed.switches.contains(&arg.as_str());
         if seen {
             bail!("{arg} is given twice");
         }
@@ -475,7 +476,10 @@ mod tests {
         for bad in ["x", "0", "-1"] {
             let p = parse(&args(&format!("reproduce --seeds {bad}"))).unwrap();
             let e = count(&p, "--seeds", 1u64).unwrap_err().to_string();
-            assert!(e.contains(&format!("--seeds \"{bad}\": expected a positive integer")), "{e}");
+            assert!(
+                e.contains(&format!("--seeds \"{bad}\": expected a positive integer")),
+                "{e}"
+            );
         }
         assert!(error("reproduce --out").contains("--out needs a value"));
         assert!(error("reproduce --out --quick").contains("--out needs a value"));

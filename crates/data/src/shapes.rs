@@ -85,16 +85,34 @@ pub enum Texture {
     Flat,
     /// Sinusoidal stripes.
     Stripes {
+        /// Pixels per cycle.
         period: f32,
+        /// Direction of the stripes' normal, radians.
         angle: f32,
+        /// Peak colour shift (a sine of this amplitude).
         amplitude: f32,
     },
     /// A checkerboard.
-    Checkers { cell: f32, amplitude: f32 },
+    Checkers {
+        /// Side of a square, pixels.
+        cell: f32,
+        /// Colour shift: `+amplitude` on one parity, `-amplitude` on the other.
+        amplitude: f32,
+    },
     /// Per-pixel uniform noise (hashed from the image seed).
-    Noise { amplitude: f32, key: u64 },
+    Noise {
+        /// Largest colour shift (uniform in `[-amplitude, amplitude]`).
+        amplitude: f32,
+        /// Hash key of the noise pattern.
+        key: u64,
+    },
     /// A linear gradient.
-    Gradient { angle: f32, amplitude: f32 },
+    Gradient {
+        /// Direction of increase, radians.
+        angle: f32,
+        /// Colour shift at the edge, in the gradient's direction, from the centre.
+        amplitude: f32,
+    },
 }
 
 /// The smallest image side at which every shape stays recognisable.

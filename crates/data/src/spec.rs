@@ -178,7 +178,10 @@ fn parse_shapes_keys(arg: &str) -> std::result::Result<ShapesConfig, String> {
             "n" => {
                 cfg.train = number(k, v)?;
                 if cfg.train == 0 {
-                    return Err(format!("{} = 0: expected at least 1 training image", k.trim()));
+                    return Err(format!(
+                        "{} = 0: expected at least 1 training image",
+                        k.trim()
+                    ));
                 }
             }
             "test" => {
@@ -269,7 +272,10 @@ mod tests {
         let e = |s: &str| s.parse::<DataSpec>().unwrap_err().to_string();
         for (spec, needle) in [
             ("shapes:n=0", "expected at least 1 training image"),
-            ("shapes:train=0,test=5", "expected at least 1 training image"),
+            (
+                "shapes:train=0,test=5",
+                "expected at least 1 training image",
+            ),
             ("shapes:size=0", "expected at least 16"),
             ("shapes:size=8", "expected at least 16"),
             ("shapes:size=100000", "the limit is 4 GiB"),
@@ -278,7 +284,10 @@ mod tests {
             ("shapes:n=5,n=6", "n is given twice"),
             ("shapes:n=5,train=6", "n is given twice"),
             ("shapes:n=-1", "not a non-negative integer"),
-            ("shapes:n=5,size=99999999999999999999", "not a non-negative integer"),
+            (
+                "shapes:n=5,size=99999999999999999999",
+                "not a non-negative integer",
+            ),
         ] {
             let got = e(spec);
             assert!(got.contains(needle), "{spec}: {got}");
@@ -287,13 +296,22 @@ mod tests {
         // At the boundary, accepted: the smallest side, one image, no test split.
         assert!("shapes:n=1,test=0,size=16".parse::<DataSpec>().is_ok());
         let shapes: DataSpec = "shapes:10".parse().unwrap();
-        let big = shapes.clone().with_image_size(100_000).unwrap_err().to_string();
+        let big = shapes
+            .clone()
+            .with_image_size(100_000)
+            .unwrap_err()
+            .to_string();
         assert!(big.contains("the limit is 4 GiB"), "{big}");
         assert!(shapes.clone().with_image_size(8).is_err());
         assert!(shapes.with_image_size(0).is_err());
         let folder: DataSpec = "folder:x".parse().unwrap();
-        assert!(folder.clone().with_image_size(MAX_FOLDER_IMAGE_SIZE).is_ok());
-        let e = folder.with_image_size(MAX_FOLDER_IMAGE_SIZE + 1).unwrap_err();
+        assert!(folder
+            .clone()
+            .with_image_size(MAX_FOLDER_IMAGE_SIZE)
+            .is_ok());
+        let e = folder
+            .with_image_size(MAX_FOLDER_IMAGE_SIZE + 1)
+            .unwrap_err();
         assert!(e.to_string().contains("at most 1024"), "{e}");
     }
 }

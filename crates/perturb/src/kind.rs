@@ -11,12 +11,19 @@ use std::str::FromStr;
 /// the photometric ones, the strengths of Sec. 4.3 for the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PerturbationKind {
+    /// An additive pixel shift (Table 1).
     Brightness,
+    /// Blending with the mean gray level (Table 1).
     Contrast,
+    /// Blending with the grayscale image (Table 1); colour only.
     Saturation,
+    /// A rotation of the colour wheel (Table 1); colour only.
     Hue,
+    /// R and G shifted against B (Sec. 4.3.1); needs RGB.
     ChannelTranslation,
+    /// The pixels of a central area shuffled (Sec. 4.3.2).
     CentreShuffle,
+    /// The image cut into blocks that change places (Sec. 4.3.3).
     SlidingPuzzle,
 }
 
@@ -106,7 +113,10 @@ impl PerturbationKind {
                 })
             }
             PerturbationKind::CentreShuffle => {
-                let (_, _, rh, rw) = CentreShuffle { area: CENTRE_AREAS[i] }.region(h, w);
+                let (_, _, rh, rw) = CentreShuffle {
+                    area: CENTRE_AREAS[i],
+                }
+                .region(h, w);
                 (rh * rw < 2).then(|| {
                     format!(
                         "{self} level {level} shuffles a {rh}x{rw} centre of {h}x{w} images: the identity"
@@ -216,7 +226,14 @@ mod tests {
                 for level in Level::ALL {
                     let p = kind.at_level(level).unwrap();
                     let changed = p.apply(&x, &mut rng).map(|y| {
-                        let diff: f32 = (y - &x).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+                        let diff: f32 = (y - &x)
+                            .unwrap()
+                            .abs()
+                            .unwrap()
+                            .max_all()
+                            .unwrap()
+                            .to_scalar()
+                            .unwrap();
                         diff > 0.0
                     });
                     let reason = kind.not_applicable(level, [c, h, w]);

@@ -16,8 +16,11 @@ use sc_perturb::PerturbationKind;
 /// What to sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepOptions {
+    /// The perturbation kinds, in report order.
     pub kinds: Vec<PerturbationKind>,
+    /// The levels of each kind.
     pub levels: Vec<Level>,
+    /// Images per forward pass (memory, not results, depends on it).
     pub batch_size: usize,
     /// Fixes the randomised perturbations.
     pub seed: Seed,
@@ -38,8 +41,11 @@ impl Default for SweepOptions {
 /// DS and accuracy for one perturbation at one level.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SweepEntry {
+    /// The kind's name ([`PerturbationKind::name`]).
     pub kind: String,
+    /// The level, 1-4.
     pub level: u8,
+    /// The perturbation's parameters at this level, e.g. `delta`.
     pub params: Vec<(String, f64)>,
     /// Mean over images of `DS(x, P(x))`.
     pub mean_ds: f64,
@@ -67,8 +73,11 @@ pub struct NotApplicable {
 /// The result of [`perturbation_sweep`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SweepReport {
+    /// The classifier's name.
     pub model: String,
+    /// Images swept.
     pub images: usize,
+    /// Accuracy on the unperturbed images.
     pub clean_accuracy: f64,
     /// How DS is reduced, stated in every report (the ALP code averages
     /// over classes instead; see PAPER.md).
@@ -369,8 +378,14 @@ mod tests {
             .get(PerturbationKind::Brightness, Level::new(1).unwrap())
             .unwrap();
         let expect = 3.0 * (16.0 / 255.0f64).powi(2);
-        assert!((b.mean_ds - expect).abs() < 1e-5, "{} vs {expect}", b.mean_ds);
-        assert!(r.get(PerturbationKind::Hue, Level::new(1).unwrap()).is_none());
+        assert!(
+            (b.mean_ds - expect).abs() < 1e-5,
+            "{} vs {expect}",
+            b.mean_ds
+        );
+        assert!(r
+            .get(PerturbationKind::Hue, Level::new(1).unwrap())
+            .is_none());
     }
 
     #[test]

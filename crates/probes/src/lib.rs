@@ -40,17 +40,28 @@ pub mod continuity;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Arguments that cannot be used.
+    /// Arguments that cannot be used (an empty set, a model made for other
+    /// images).
     #[error("invalid {name}: {problem}")]
-    InvalidArgument { name: &'static str, problem: String },
+    InvalidArgument {
+        /// What was wrong, e.g. `image set`.
+        name: &'static str,
+        /// Why, with the values.
+        problem: String,
+    },
+    /// From reading the images.
     #[error(transparent)]
     Data(#[from] sc_data::Error),
+    /// From a perturbation.
     #[error(transparent)]
     Perturb(#[from] sc_perturb::Error),
+    /// From the distance score.
     #[error(transparent)]
     Loss(#[from] sc_loss::Error),
+    /// From sc-core (levels, seeds).
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From candle (the model's forward pass).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

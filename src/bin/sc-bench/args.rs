@@ -25,11 +25,7 @@ impl DataArgs {
     /// `--data` with `--image-size` applied.
     pub fn spec(&self) -> Result<DataSpec> {
         match self.image_size {
-            Some(s) => self
-                .data
-                .clone()
-                .with_image_size(s)
-                .context("--image-size"),
+            Some(s) => self.data.clone().with_image_size(s).context("--image-size"),
             None => Ok(self.data.clone()),
         }
     }
@@ -145,8 +141,14 @@ mod tests {
     #[test]
     fn devices_parse_and_cuda_fails_without_the_feature() {
         assert_eq!("cpu".parse::<DeviceArg>(), Ok(DeviceArg::Cpu));
-        assert!("gpu".parse::<DeviceArg>().unwrap_err().contains("expected cpu"));
-        assert!("cuda:x".parse::<DeviceArg>().unwrap_err().contains("GPU ordinal"));
+        assert!("gpu"
+            .parse::<DeviceArg>()
+            .unwrap_err()
+            .contains("expected cpu"));
+        assert!("cuda:x"
+            .parse::<DeviceArg>()
+            .unwrap_err()
+            .contains("GPU ordinal"));
         let cuda = "cuda:1".parse::<DeviceArg>();
         if candle_core::utils::cuda_is_available() {
             assert_eq!(cuda, Ok(DeviceArg::Cuda(1)));

@@ -37,6 +37,10 @@ pub struct AttributeArgs {
     json: bool,
 }
 
+/// The most IG steps: Sundararajan et al. (2017) find 20-300 enough for a
+/// completeness gap within 5%; beyond this a typo would run for days.
+const MAX_IG_STEPS: usize = 4096;
+
 /// The attribution methods of Sec. 4.5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -67,7 +71,11 @@ pub fn run(args: AttributeArgs) -> Result<()> {
             args.method.name()
         );
     }
-    let ig = IntegratedGradients::new(args.steps.unwrap_or(32)).context("--steps")?;
+    let steps = args.steps.unwrap_or(32);
+    if steps > MAX_IG_STEPS {
+        bail!("--steps {steps}: expected at most {MAX_IG_STEPS}");
+    }
+    let ig = IntegratedGradients::new(steps).context("--steps")?;
     let device = args.device.open()?;
     let set = args.data.test_split(Some(args.limit))?;
     let [c, h, w] = set.image_shape();

@@ -46,7 +46,10 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     let set = args.data.test_split(args.limit)?;
     let shape = set.image_shape();
     if let Some(reason) = kind.not_applicable(level, shape) {
-        bail!("--kind {kind} is not applicable to {}: {reason}", args.data.data);
+        bail!(
+            "--kind {kind} is not applicable to {}: {reason}",
+            args.data.data
+        );
     }
     let device = Device::Cpu;
     let mut rng = Seed(args.seed).stream("perturb");
