@@ -392,13 +392,13 @@ fn values_that_can_be_honoured_still_run() {
     assert_eq!(v["images"], 4);
 }
 
-/// Trains the smallest model the tests use: small-cnn on 16x16 `shapes`.
-fn tiny_run(dir: &Path) -> String {
+/// Trains the smallest model the tests use: small-cnn on `data`, one epoch.
+fn tiny_run(dir: &Path, data: &str) -> String {
     let run = dir.join("run");
     json_of(&sc_bench(&[
         "train",
         "--data",
-        "shapes:n=32,test=8,size=16",
+        data,
         "--epochs",
         "1",
         "--batch-size",
@@ -408,6 +408,57 @@ fn tiny_run(dir: &Path) -> String {
         "--json",
     ]));
     run.to_str().unwrap().to_string()
+}
+
+#[test]
+fn sweep_json_lists_what_does_not_apply_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "shapes:n=32,test=8,size=24";
+    let run = tiny_run(dir.path(), data);
+    let v = json_of(&sc_bench(&[
+        "sweep",
+        "--run",
+        &run,
+        "--data",
+        data,
+        "--kinds",
+        "sliding-puzzle,brightness",
+        "--json",
+    ]));
+    // 24x24 images (small-cnn needs multiples of 8): grids 2, 4 and 8
+    // divide them, 16 does not.
+    let measured: Vec<(String, u64)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["level"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, u64)> = [
+        ("sliding-puzzle", 1),
+        ("sliding-puzzle", 2),
+        ("sliding-puzzle", 3),
+    ]
+    .into_iter()
+    .chain((1..=4).map(|l| ("brightness", l)))
+    .map(|(k, l)| (k.to_string(), l))
+    .collect();
+    assert_eq!(measured, expect);
+    let skipped = v["not_applicable"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    for (entry, (level, grid)) in skipped.iter().zip([(4, 16)]) {
+        assert_eq!(entry["kind"], "sliding-puzzle");
+        assert_eq!(entry["level"], level);
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("{grid} does not divide 24x24")),
+            "{reason}"
+        );
+    }
 }
 
 /// A `folder:` set of `classes` classes, one 16x16 RGB image each (a
@@ -437,7 +488,7 @@ fn folder_of(dir: &Path, classes: usize) -> String {
 #[test]
 fn data_that_does_not_fit_the_model_is_an_error_naming_both() {
     let dir = tempfile::tempdir().unwrap();
-    let run = tiny_run(dir.path());
+    let run = tiny_run(dir.path(), "shapes:n=32,test=8,size=16");
     let twelve = folder_of(dir.path(), 12);
     for command in ["sweep", "attribute"] {
         // 12 classes for a 10-class model.
