@@ -2,6 +2,10 @@
 //! plain Rust instead of shell scripts, so it runs wherever cargo does. It
 //! uses no workspace crate; it drives `cargo` and the `sc-bench` binary.
 //!
+//! Every command accepts only its own flags (listed below): an unknown flag,
+//! a flag given twice or without its value, and a stray argument are errors
+//! that name it, so `reproduce --quikc` never runs the full study.
+//!
 //! Commands:
 //! - `tidy`: formatting, a crate doc with a runnable example in every
 //!   library crate, and no `todo!`/`unimplemented!` stubs.
