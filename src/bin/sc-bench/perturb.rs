@@ -1,7 +1,7 @@
-use crate::args::DataArgs;
+use crate::args::{DataArgs, DeviceArgs};
 use crate::Out;
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, D};
+use candle_core::D;
 use clap::Args;
 use sc_core::{Level, Seed};
 use sc_perturb::PerturbationKind;
@@ -34,6 +34,8 @@ pub struct PerturbArgs {
     /// Before/after pairs shown in the PNG.
     #[arg(long, default_value_t = 8)]
     show: usize,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// {kind, level, params, mean_abs_change} on stdout.
     #[arg(long)]
     json: bool,
@@ -51,7 +53,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
             args.data.data
         );
     }
-    let device = Device::Cpu;
+    let device = args.device.open()?;
     let mut rng = Seed(args.seed).stream("perturb");
     let mut changes: Vec<f32> = Vec::with_capacity(set.len());
     let mut grid = ImageGrid::new(8, (96 / shape[1].max(shape[2])).max(1) as u32);
