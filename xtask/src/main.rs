@@ -2,6 +2,10 @@
 //! plain Rust instead of shell scripts, so it runs wherever cargo does. It
 //! uses no workspace crate; it drives `cargo` and the `sc-bench` binary.
 //!
+//! Every command accepts only its own flags (listed below): an unknown flag,
+//! a flag given twice or without its value, and a stray argument are errors
+//! that name it, so `reproduce --quikc` never runs the full study.
+//!
 //! Commands:
 //! - `tidy`: the checkable rules of ARCHITECTURE.md (see [`tidy`]):
 //!   formatting, crate docs with examples, workspace lints, no stubs, the
@@ -42,64 +46,174 @@ fn main() {
     }
 }
 
+/// The flags of each command: those that take a value, then switches.
+/// Anything else on the command line is an error naming it.
+const COMMANDS: [(&str, &[&str], &[&str]); 5] = [
+    ("tidy", &[], &[]),
+    ("test", &[], &[]),
+    ("demo", &["--out"], &[]),
+    (
+        "bench",
+        &[
+            "--out",
+            "--python",
+            "--torch-json",
+            "--anchor",
+            "--models",
+            "--reps",
+            "--only",
+        ],
+        &[],
+    ),
+    (
+        "reproduce",
+        &["--out", "--data", "--seeds", "--epochs", "--device"],
+        &["--quick"],
+    ),
+];
+
+/// A command line checked against [`COMMANDS`]: the command, its flags
+/// with their values, and its switches.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    command: &'static str,
+    values: Vec<(&'static str, String)>,
+    switches: Vec<&'static str>,
+}
+
+impl Parsed {
+    /// The value of `--name`, if given.
+    fn value(&self, name: &str) -> Option<String> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Whether the switch `--name` was given.
+    fn switch(&self, name: &str) -> bool {
+        self.switches.contains(&name)
+    }
+}
+
+/// Parses `args` (without the program name). Unknown commands and flags,
+/// positional arguments, a flag given twice and a flag without its value
+/// are errors that name the offending word and list what is accepted.
+fn parse(args: &[String]) -> Result<Parsed> {
+    let names = COMMANDS.map(|(c, _, _)| c).join(", ");
+    let Some(first) = args.first() else {
+        bail!("usage: cargo xtask <command> [flags]; commands: {names}");
+    };
+    let &(command, valued, switches) = COMMANDS
+        .iter()
+        .find(|(c, _, _)| c == first)
+        .with_context(|| format!("unknown command {first:?}: expected {names}"))?;
+    let accepted = || {
+        let all: Vec<&str> = valued.iter().chain(switches).copied().collect();
+        if all.is_empty() {
+            format!("{command} takes no flags")
+        } else {
+            format!("{command} accepts {}", all.join(", "))
+        }
+    };
+    let mut parsed = Parsed {
+        command,
+        values: Vec::new(),
+        switches: Vec::new(),
+    };
+    let mut rest = args[1..].iter();
+    while let Some(arg) = rest.next() {
+        let seen =
+            parsed.values.iter().any(|(k, _)| k == arg) || parsed.switches.contains(&arg.as_str());
+        if seen {
+            bail!("{arg} is given twice");
+        }
+        if let Some(&flag) = valued.iter().find(|f| **f == arg) {
+            match rest.next() {
+                Some(v) if !v.starts_with("--") => parsed.values.push((flag, v.clone())),
+                _ => bail!("{flag} needs a value"),
+            }
+        } else if let Some(&switch) = switches.iter().find(|f| **f == arg) {
+            parsed.switches.push(switch);
+        } else if arg.starts_with('-') {
+            bail!("unknown flag {arg:?}: {}", accepted());
+        } else {
+            bail!("unexpected argument {arg:?}: {}", accepted());
+        }
+    }
+    Ok(parsed)
+}
+
+/// A count flag (repetitions, seeds, epochs: at least 1), or `default`
+/// when absent.
+fn count<T: TryFrom<u64>>(parsed: &Parsed, name: &str, default: T) -> Result<T> {
+    let Some(v) = parsed.value(name) else {
+        return Ok(default);
+    };
+    match v.parse::<u64>().ok().filter(|&n| n >= 1).map(T::try_from) {
+        Some(Ok(n)) => Ok(n),
+        _ => bail!("{name} {v:?}: expected a positive integer"),
+    }
+}
+
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = parse(&args)?;
     let root = project_root()?;
-    match args.first().map(String::as_str) {
-        Some("tidy") => tidy::tidy(&root),
-        Some("test") => {
+    match parsed.command {
+        "tidy" => tidy::tidy(&root),
+        "test" => {
             tidy::tidy(&root)?;
             cargo(&root, &["test", "--workspace"])
         }
-        Some("demo") => {
-            let out = match args.iter().position(|a| a == "--out") {
-                Some(i) => PathBuf::from(args.get(i + 1).context("--out needs a directory")?),
-                None => root.join("runs/demo"),
-            };
+        "demo" => {
+            let out = parsed
+                .value("--out")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("runs/demo"));
             demo(&root, &out)
         }
-        Some("bench") => {
-            let flag = |name: &str| flag(&args, name);
+        "bench" => {
             let opts = bench::Options {
-                out: flag("--out")?
+                out: parsed
+                    .value("--out")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| root.join("target/bench")),
-                python: flag("--python")?,
-                torch_json: flag("--torch-json")?.map(PathBuf::from),
-                anchor: flag("--anchor")?.map(PathBuf::from).unwrap_or_else(|| {
-                    root.join("../shared/bench/torch_anchor.py")
-                }),
-                models: flag("--models")?.unwrap_or_else(|| "small-cnn,resnet18".into()),
-                reps: match flag("--reps")? {
-                    Some(r) => r.parse().with_context(|| format!("--reps {r:?}"))?,
-                    None => 5,
-                },
-                only: flag("--only")?.unwrap_or_else(|| "abcdf".into()),
+                python: parsed.value("--python"),
+                torch_json: parsed.value("--torch-json").map(PathBuf::from),
+                anchor: parsed
+                    .value("--anchor")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| root.join("../shared/bench/torch_anchor.py")),
+                models: parsed
+                    .value("--models")
+                    .unwrap_or_else(|| "small-cnn,resnet18".into()),
+                reps: count(&parsed, "--reps", 5)?,
+                only: parsed.value("--only").unwrap_or_else(|| "abcdf".into()),
             };
             cargo(&root, &["build", "--release", "--bin", "sc-bench"])?;
             bench::bench(&root.join("target/release/sc-bench"), &opts)
         }
-        Some("reproduce") => {
-            let flag = |name: &str| flag(&args, name);
-            let quick = args.iter().any(|a| a == "--quick");
-            let out = flag("--out")?
+        "reproduce" => {
+            let quick = parsed.switch("--quick");
+            let out = parsed
+                .value("--out")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join(if quick { "runs/quick" } else { "runs/paper" }));
             let mut plan = if quick {
+                if parsed.value("--data").is_some() {
+                    bail!("--data does not apply to --quick (it uses the embedded shapes set)");
+                }
                 reproduce::Plan::quick(out)
             } else {
-                let data = flag("--data")?.context(
+                let data = parsed.value("--data").context(
                     "the full reproduction needs --data DIR (the CIFAR-100 binary folder; `sc-bench data fetch cifar100 --dir DIR`), or --quick",
                 )?;
                 reproduce::Plan::full(out, Path::new(&data))
             };
-            if let Some(s) = flag("--seeds")? {
-                plan.seeds = s.parse().with_context(|| format!("--seeds {s:?}"))?;
-            }
-            if let Some(e) = flag("--epochs")? {
-                plan.epochs = e.parse().with_context(|| format!("--epochs {e:?}"))?;
-            }
-            if let Some(d) = flag("--device")? {
+            plan.seeds = count(&parsed, "--seeds", plan.seeds)?;
+            plan.epochs = count(&parsed, "--epochs", plan.epochs)?;
+            if let Some(d) = parsed.value("--device") {
                 plan.device = d;
             }
             let mut build = vec!["build", "--release", "--bin", "sc-bench"];
@@ -109,8 +223,7 @@ fn run() -> Result<()> {
             cargo(&root, &build)?;
             reproduce::reproduce(&root.join("target/release/sc-bench"), &plan)
         }
-        Some(other) => bail!("unknown command {other:?}: expected tidy, test, demo, bench or reproduce"),
-        None => bail!("usage: cargo xtask <tidy|test|demo [--out DIR]|bench [--python PY] ...|reproduce [--quick] ...>"),
+        other => bail!("internal: command {other:?} has no handler"),
     }
 }
 
@@ -122,18 +235,6 @@ fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
-}
-
-/// The value after `name` in `args`, if the flag is there.
-fn flag(args: &[String], name: &str) -> Result<Option<String>> {
-    match args.iter().position(|a| a == name) {
-        Some(i) => Ok(Some(
-            args.get(i + 1)
-                .with_context(|| format!("{name} needs a value"))?
-                .clone(),
-        )),
-        None => Ok(None),
-    }
 }
 
 fn project_root() -> Result<PathBuf> {
@@ -273,4 +374,57 @@ fn perturbation_table(bin: &Path, out: &Path) -> Result<()> {
     write_atomic(&path, table)?;
     eprintln!("demo: perturbation table in {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    fn error(line: &str) -> String {
+        parse(&args(line)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_command_rejects_an_unknown_flag_by_name() {
+        for (command, _, _) in COMMANDS {
+            let e = error(&format!("{command} --quikc"));
+            assert!(e.contains("unknown flag \"--quikc\""), "{command}: {e}");
+            assert!(e.starts_with("unknown flag"), "{command}: {e}");
+        }
+        let e = error("reproduce --quick --quikc");
+        assert!(e.contains("--quikc") && e.contains("--quick"), "{e}");
+        assert!(error("tidy extra").contains("unexpected argument \"extra\""));
+        assert!(error("tidy --out x").contains("tidy takes no flags"));
+    }
+
+    #[test]
+    fn values_switches_and_their_errors() {
+        let p = parse(&args("reproduce --quick --seeds 3 --out runs/x")).unwrap();
+        assert_eq!(p.command, "reproduce");
+        assert!(p.switch("--quick"));
+        assert_eq!(p.value("--seeds").as_deref(), Some("3"));
+        assert_eq!(p.value("--out").as_deref(), Some("runs/x"));
+        assert_eq!(p.value("--data"), None);
+        assert_eq!(count(&p, "--seeds", 1u64).unwrap(), 3);
+        assert_eq!(count(&p, "--epochs", 7u64).unwrap(), 7);
+        for bad in ["x", "0", "-1"] {
+            let p = parse(&args(&format!("reproduce --seeds {bad}"))).unwrap();
+            let e = count(&p, "--seeds", 1u64).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("--seeds \"{bad}\": expected a positive integer")),
+                "{e}"
+            );
+        }
+        assert!(error("reproduce --out").contains("--out needs a value"));
+        assert!(error("reproduce --out --quick").contains("--out needs a value"));
+        assert!(error("reproduce --quick --quick").contains("--quick is given twice"));
+        assert!(error("bench --reps 3 --reps 4").contains("--reps is given twice"));
+        assert!(error("build").contains("unknown command \"build\""));
+        assert!(parse(&[]).unwrap_err().to_string().contains("usage"));
+        assert!(!parse(&args("reproduce")).unwrap().switch("--quick"));
+    }
 }

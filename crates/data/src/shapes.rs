@@ -85,30 +85,87 @@ pub enum Texture {
     Flat,
     /// Sinusoidal stripes.
     Stripes {
+        /// Pixels per cycle.
         period: f32,
+        /// Direction of the stripes' normal, radians.
         angle: f32,
+        /// Peak colour shift (a sine of this amplitude).
         amplitude: f32,
     },
     /// A checkerboard.
-    Checkers { cell: f32, amplitude: f32 },
+    Checkers {
+        /// Side of a square, pixels.
+        cell: f32,
+        /// Colour shift: `+amplitude` on one parity, `-amplitude` on the other.
+        amplitude: f32,
+    },
     /// Per-pixel uniform noise (hashed from the image seed).
-    Noise { amplitude: f32, key: u64 },
+    Noise {
+        /// Largest colour shift (uniform in `[-amplitude, amplitude]`).
+        amplitude: f32,
+        /// Hash key of the noise pattern.
+        key: u64,
+    },
     /// A linear gradient.
-    Gradient { angle: f32, amplitude: f32 },
+    Gradient {
+        /// Direction of increase, radians.
+        angle: f32,
+        /// Colour shift at the edge, in the gradient's direction, from the centre.
+        amplitude: f32,
+    },
 }
 
+/// The smallest image side at which every shape stays recognisable.
+pub const MIN_SIZE: usize = 16;
+
+/// The most memory a generated set may take (pixels and masks, one byte
+/// each): beyond it a typo such as `size=100000` would ask the allocator for
+/// terabytes and abort the process instead of returning an error.
+pub const MAX_BYTES: usize = 4 << 30;
+
 impl ShapesConfig {
-    /// Generates the train and test splits.
-    pub fn generate(&self) -> Result<Dataset> {
-        if self.size < 16 {
+    /// Checks that the set can be generated: sides of at least
+    /// [`MIN_SIZE`], at least one image, and at most [`MAX_BYTES`] of
+    /// pixels and masks. [`ShapesConfig::generate`] and `--data shapes:...`
+    /// parsing both call it, so a bad value fails before any work.
+    pub fn validate(&self) -> Result<()> {
+        if self.size < MIN_SIZE {
             return Err(Error::arg(
                 "shapes size",
-                format!("{} pixels: expected at least 16", self.size),
+                format!("{} pixels: expected at least {MIN_SIZE}", self.size),
             ));
         }
-        if self.train + self.test == 0 {
+        let images = self.train.checked_add(self.test);
+        if images == Some(0) {
             return Err(Error::arg("shapes count", "at least one image is needed"));
         }
+        // Three colour bytes and one mask byte per pixel.
+        let bytes = images
+            .and_then(|n| n.checked_mul(self.size))
+            .and_then(|n| n.checked_mul(self.size))
+            .and_then(|n| n.checked_mul(4));
+        match bytes {
+            Some(b) if b <= MAX_BYTES => Ok(()),
+            _ => Err(Error::arg(
+                "shapes size",
+                format!(
+                    "{} + {} images of {}x{} would take {}; the limit is {} GiB",
+                    self.train,
+                    self.test,
+                    self.size,
+                    self.size,
+                    bytes.map_or("over 2^64 bytes".into(), |b| {
+                        format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
+                    }),
+                    MAX_BYTES >> 30
+                ),
+            )),
+        }
+    }
+
+    /// Generates the train and test splits.
+    pub fn generate(&self) -> Result<Dataset> {
+        self.validate()?;
         let split = |n: usize, name: &str| -> Result<Option<ImageSet>> {
             if n == 0 {
                 return Ok(None);
@@ -625,6 +682,25 @@ mod tests {
             ..ShapesConfig::default()
         };
         assert!(none.generate().is_err());
+    }
+
+    #[test]
+    fn sets_too_large_for_memory_are_rejected_before_allocating() {
+        let at = |train: usize, size: usize| ShapesConfig {
+            train,
+            test: 0,
+            size,
+            seed: Seed(0),
+        };
+        // 4 bytes per pixel: 2^30 pixels fit exactly, one image more does not.
+        assert!(at(1 << 20, 32).validate().is_ok());
+        let over = at((1 << 20) + 1, 32).validate().unwrap_err().to_string();
+        assert!(over.contains("the limit is 4 GiB"), "{over}");
+        let huge = at(1, 100_000).generate().unwrap_err().to_string();
+        assert!(huge.contains("100000x100000"), "{huge}");
+        // Products past usize::MAX are caught, not wrapped.
+        let wrap = at(usize::MAX, 1 << 40).validate().unwrap_err().to_string();
+        assert!(wrap.contains("over 2^64 bytes"), "{wrap}");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub enum DataSpec {
     Folder(PathBuf, FolderOptions),
 }
 
+/// The largest side `--image-size` may resize folder images to: four
+/// times ResNet50's 224 (Sec. 4.1), far below what would exhaust memory
+/// with a typo such as `--image-size 100000`.
+pub const MAX_FOLDER_IMAGE_SIZE: usize = 1024;
+
 const KINDS: &str =
     "shapes, shapes:N, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, svhn:DIR or folder:DIR";
 
@@ -61,17 +66,31 @@ impl DataSpec {
 
     /// Sets the image size of a `folder:` set (resize + centre crop); other
     /// sets have a fixed size, and asking to resize them is an error.
+    ///
+    /// A size that cannot be honoured is an error here, before any image is
+    /// read: 0, above [`MAX_FOLDER_IMAGE_SIZE`] for folders, or what
+    /// [`ShapesConfig::validate`] rejects for `shapes`.
     pub fn with_image_size(self, size: usize) -> Result<Self> {
         if size == 0 {
             return Err(Error::arg("image size", "must be at least 1"));
         }
         match self {
             DataSpec::Folder(dir, mut opts) => {
+                if size > MAX_FOLDER_IMAGE_SIZE {
+                    return Err(Error::arg(
+                        "image size",
+                        format!(
+                            "{size}: expected at most {MAX_FOLDER_IMAGE_SIZE} \
+                             (resized folder images are held in memory)"
+                        ),
+                    ));
+                }
                 opts.image_size = Some(size);
                 Ok(DataSpec::Folder(dir, opts))
             }
             DataSpec::Shapes(mut cfg) => {
                 cfg.size = size;
+                cfg.validate()?;
                 Ok(DataSpec::Shapes(cfg))
             }
             other => Err(Error::Spec {
@@ -114,7 +133,15 @@ impl FromStr for DataSpec {
     }
 }
 
+/// Parses the argument of `shapes:...` and checks that the set can be
+/// generated ([`ShapesConfig::validate`]), so `--data` fails at once.
 fn parse_shapes(arg: &str) -> std::result::Result<ShapesConfig, String> {
+    let cfg = parse_shapes_keys(arg)?;
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+fn parse_shapes_keys(arg: &str) -> std::result::Result<ShapesConfig, String> {
     let mut cfg = ShapesConfig::default();
     if arg.is_empty() {
         return Ok(cfg);
@@ -134,12 +161,29 @@ fn parse_shapes(arg: &str) -> std::result::Result<ShapesConfig, String> {
         return Ok(cfg);
     }
     let mut test_given = false;
+    let mut seen: Vec<&str> = Vec::new();
     for pair in arg.split(',') {
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| format!("{pair:?} is not key=value (keys: n, test, size, seed)"))?;
-        match k.trim() {
-            "n" | "train" => cfg.train = number(k, v)?,
+        let key = match k.trim() {
+            "train" => "n",
+            other => other,
+        };
+        if seen.contains(&key) {
+            return Err(format!("{key} is given twice"));
+        }
+        seen.push(key);
+        match key {
+            "n" => {
+                cfg.train = number(k, v)?;
+                if cfg.train == 0 {
+                    return Err(format!(
+                        "{} = 0: expected at least 1 training image",
+                        k.trim()
+                    ));
+                }
+            }
             "test" => {
                 cfg.test = number(k, v)?;
                 test_given = true;
@@ -221,5 +265,53 @@ mod tests {
         assert!(e("shapes:n=5,colour=red").contains("unknown key"));
         let cifar: DataSpec = "cifar10:x".parse().unwrap();
         assert!(cifar.with_image_size(64).is_err());
+    }
+
+    #[test]
+    fn values_that_cannot_be_honoured_fail_at_parse_time() {
+        let e = |s: &str| s.parse::<DataSpec>().unwrap_err().to_string();
+        for (spec, needle) in [
+            ("shapes:n=0", "expected at least 1 training image"),
+            (
+                "shapes:train=0,test=5",
+                "expected at least 1 training image",
+            ),
+            ("shapes:size=0", "expected at least 16"),
+            ("shapes:size=8", "expected at least 16"),
+            ("shapes:size=100000", "the limit is 4 GiB"),
+            ("shapes:n=10,size=18446744073709551615", "over 2^64 bytes"),
+            ("shapes:n=2000000", "the limit is 4 GiB"),
+            ("shapes:n=5,n=6", "n is given twice"),
+            ("shapes:n=5,train=6", "n is given twice"),
+            ("shapes:n=-1", "not a non-negative integer"),
+            (
+                "shapes:n=5,size=99999999999999999999",
+                "not a non-negative integer",
+            ),
+        ] {
+            let got = e(spec);
+            assert!(got.contains(needle), "{spec}: {got}");
+            assert_eq!(got.lines().count(), 1, "{spec}: {got}");
+        }
+        // At the boundary, accepted: the smallest side, one image, no test split.
+        assert!("shapes:n=1,test=0,size=16".parse::<DataSpec>().is_ok());
+        let shapes: DataSpec = "shapes:10".parse().unwrap();
+        let big = shapes
+            .clone()
+            .with_image_size(100_000)
+            .unwrap_err()
+            .to_string();
+        assert!(big.contains("the limit is 4 GiB"), "{big}");
+        assert!(shapes.clone().with_image_size(8).is_err());
+        assert!(shapes.with_image_size(0).is_err());
+        let folder: DataSpec = "folder:x".parse().unwrap();
+        assert!(folder
+            .clone()
+            .with_image_size(MAX_FOLDER_IMAGE_SIZE)
+            .is_ok());
+        let e = folder
+            .with_image_size(MAX_FOLDER_IMAGE_SIZE + 1)
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 1024"), "{e}");
     }
 }

@@ -16,8 +16,11 @@ use sc_perturb::PerturbationKind;
 /// What to sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepOptions {
+    /// The perturbation kinds, in report order.
     pub kinds: Vec<PerturbationKind>,
+    /// The levels of each kind.
     pub levels: Vec<Level>,
+    /// Images per forward pass (memory, not results, depends on it).
     pub batch_size: usize,
     /// Fixes the randomised perturbations.
     pub seed: Seed,
@@ -38,8 +41,11 @@ impl Default for SweepOptions {
 /// DS and accuracy for one perturbation at one level.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SweepEntry {
+    /// The kind's name ([`PerturbationKind::name`]).
     pub kind: String,
+    /// The level, 1-4.
     pub level: u8,
+    /// The perturbation's parameters at this level, e.g. `delta`.
     pub params: Vec<(String, f64)>,
     /// Mean over images of `DS(x, P(x))`.
     pub mean_ds: f64,
@@ -51,16 +57,36 @@ pub struct SweepEntry {
     pub accuracy: f64,
 }
 
+/// A perturbation (kind, level) that the sweep did not measure because it
+/// cannot act on the set's images ([`PerturbationKind::not_applicable`]):
+/// e.g. hue on gray images, which would otherwise read as DS = 0.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NotApplicable {
+    /// The kind's name.
+    pub kind: String,
+    /// The level, 1-4.
+    pub level: u8,
+    /// Why it does not apply, in words.
+    pub reason: String,
+}
+
 /// The result of [`perturbation_sweep`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SweepReport {
+    /// The classifier's name.
     pub model: String,
+    /// Images swept.
     pub images: usize,
+    /// Accuracy on the unperturbed images.
     pub clean_accuracy: f64,
     /// How DS is reduced, stated in every report (the ALP code averages
     /// over classes instead; see PAPER.md).
     pub reduction: &'static str,
+    /// The measured perturbations, in the order of the options.
     pub entries: Vec<SweepEntry>,
+    /// The requested perturbations that do not apply to these images, with
+    /// the reason; never silently dropped.
+    pub not_applicable: Vec<NotApplicable>,
 }
 
 impl SweepReport {
@@ -81,7 +107,37 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
         .to_scalar::<f64>()?)
 }
 
-/// Sweeps every kind and level of `opts` over `set`.
+/// Checks that `model` was made for `set`: the same number of classes
+/// and the same image shape. Otherwise accuracies would compare labels of
+/// one class list with predictions over another (a silent wrong number).
+fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
+    let problem = if set.num_classes() != model.num_classes() {
+        format!(
+            "the images have {} classes, the model {} has {}",
+            set.num_classes(),
+            model.name(),
+            model.num_classes()
+        )
+    } else if set.image_shape() != model.input_shape() {
+        format!(
+            "the images are {:?} (C, H, W), the model {} takes {:?}",
+            set.image_shape(),
+            model.name(),
+            model.input_shape()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidArgument {
+        name: "image set",
+        problem,
+    })
+}
+
+/// Sweeps every kind and level of `opts` over `set`. Pairs that cannot act
+/// on the set's images go to [`SweepReport::not_applicable`] with their
+/// reason; a model whose classes or input shape differ from the set's is an
+/// error.
 pub fn perturbation_sweep(
     model: &dyn Classifier,
     set: &ImageSet,
@@ -100,12 +156,21 @@ pub fn perturbation_sweep(
             problem: "must be at least 1".into(),
         });
     }
-    let perturbations = opts
-        .kinds
-        .iter()
-        .flat_map(|&k| opts.levels.iter().map(move |&l| (k, l)))
-        .map(|(k, l)| Ok((k, l, k.at_level(l)?)))
-        .collect::<Result<Vec<_>>>()?;
+    check_fit(model, set)?;
+    let mut not_applicable = Vec::new();
+    let mut perturbations = Vec::new();
+    for &kind in &opts.kinds {
+        for &level in &opts.levels {
+            match kind.not_applicable(level, set.image_shape()) {
+                Some(reason) => not_applicable.push(NotApplicable {
+                    kind: kind.name().to_string(),
+                    level: level.get(),
+                    reason,
+                }),
+                None => perturbations.push((kind, level, kind.at_level(level)?)),
+            }
+        }
+    }
     let mut ds: Vec<Vec<f64>> = vec![Vec::with_capacity(set.len()); perturbations.len()];
     let mut correct = vec![0.0; perturbations.len()];
     let mut clean_correct = 0.0;
@@ -167,6 +232,7 @@ pub fn perturbation_sweep(
         clean_accuracy: clean_correct / n,
         reduction: "DS summed over classes, averaged over images",
         entries,
+        not_applicable,
     })
 }
 
@@ -249,6 +315,97 @@ mod tests {
             assert!(e.mean_ds < 1e-10, "{} {}: {}", e.kind, e.level, e.mean_ds);
             assert_eq!(e.accuracy, r.clean_accuracy);
         }
+    }
+
+    /// Logits = per-channel means of 1-channel images, for 3 classes.
+    struct GrayMeans;
+    impl Classifier for GrayMeans {
+        fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            x.mean((2, 3))?.repeat((1, 3))
+        }
+        fn num_classes(&self) -> usize {
+            3
+        }
+        fn input_shape(&self) -> [usize; 3] {
+            [1, 4, 4]
+        }
+        fn name(&self) -> &str {
+            "gray-means"
+        }
+    }
+
+    fn gray_set() -> ImageSet {
+        let n = 6;
+        let pixels: Vec<u8> = (0..n * 16).map(|i| 100 + (i % 7) as u8).collect();
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        ImageSet::new(
+            pixels,
+            [1, 4, 4],
+            labels,
+            vec!["a".into(), "b".into(), "c".into()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn colour_kinds_on_gray_images_are_not_applicable_not_zero() {
+        let opts = SweepOptions {
+            kinds: PerturbationKind::ALL.to_vec(),
+            ..SweepOptions::default()
+        };
+        let r = perturbation_sweep(&GrayMeans, &gray_set(), &opts, &Device::Cpu).unwrap();
+        let skipped: Vec<(&str, u8)> = r
+            .not_applicable
+            .iter()
+            .map(|n| (n.kind.as_str(), n.level))
+            .collect();
+        let mut expect = Vec::new();
+        for kind in ["saturation", "hue", "channel-translation"] {
+            expect.extend((1..=4).map(|l| (kind, l)));
+        }
+        // 4x4 images: puzzle grids 8 and 16 do not divide them.
+        expect.extend([("sliding-puzzle", 3), ("sliding-puzzle", 4)]);
+        assert_eq!(skipped, expect);
+        assert!(r.not_applicable[0].reason.contains("identity"));
+        assert!(r.not_applicable[8].reason.contains("needs 3 channels"));
+        // Every other pair was measured, none is in both lists.
+        assert_eq!(r.entries.len(), 7 * 4 - expect.len());
+        for e in &r.entries {
+            assert!(!skipped.contains(&(e.kind.as_str(), e.level)), "{e:?}");
+        }
+        // Brightness on gray images is measured: one channel, 3 copies.
+        let b = r
+            .get(PerturbationKind::Brightness, Level::new(1).unwrap())
+            .unwrap();
+        let expect = 3.0 * (16.0 / 255.0f64).powi(2);
+        assert!(
+            (b.mean_ds - expect).abs() < 1e-5,
+            "{} vs {expect}",
+            b.mean_ds
+        );
+        assert!(r
+            .get(PerturbationKind::Hue, Level::new(1).unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn a_model_made_for_other_data_is_an_error_naming_both() {
+        let opts = SweepOptions::default();
+        let e = perturbation_sweep(&GrayMeans, &set(), &opts, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[3, 4, 4]") && e.contains("[1, 4, 4]"), "{e}");
+        let four = ImageSet::new(
+            vec![100; 4 * 48],
+            [3, 4, 4],
+            vec![0, 1, 2, 3],
+            ["a", "b", "c", "d"].map(String::from).to_vec(),
+        )
+        .unwrap();
+        let e = perturbation_sweep(&Means(1.0), &four, &opts, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("4 classes") && e.contains("has 3"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   and level (paper Sec. 4.2, Fig. 3), and accuracy under each
 //!   perturbation (the semantic-feature probes of Sec. 4.3 use the same
 //!   pass: a model that relies on semantics loses accuracy when they are
-//!   destroyed).
+//!   destroyed). Perturbations that cannot act on the images (hue on gray
+//!   images) are listed as not applicable, never measured as DS = 0.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -13,19 +14,22 @@
 //! use sc_perturb::PerturbationKind;
 //! use sc_probes::continuity::{perturbation_sweep, SweepOptions};
 //!
-//! /// Logits = per-channel means: a toy classifier.
-//! struct MeanColour;
-//! impl Classifier for MeanColour {
-//!     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> { x.mean((2, 3)) }
-//!     fn num_classes(&self) -> usize { 3 }
+//! /// Logits = the gray values of the first ten pixels: a toy classifier
+//! /// for the ten classes of `shapes`.
+//! struct FirstPixels;
+//! impl Classifier for FirstPixels {
+//!     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+//!         x.mean(1)?.flatten_from(1)?.narrow(1, 0, 10)
+//!     }
+//!     fn num_classes(&self) -> usize { 10 }
 //!     fn input_shape(&self) -> [usize; 3] { [3, 32, 32] }
-//!     fn name(&self) -> &str { "mean-colour" }
+//!     fn name(&self) -> &str { "first-pixels" }
 //! }
 //!
 //! let data = "shapes:50".parse::<sc_data::DataSpec>()?.load()?;
 //! let opts = SweepOptions { kinds: vec![PerturbationKind::Brightness], ..SweepOptions::default() };
-//! let report = perturbation_sweep(&MeanColour, data.test.as_ref().unwrap(), &opts, &Device::Cpu)?;
-//! // Brightness moves every channel mean up: DS grows with the level.
+//! let report = perturbation_sweep(&FirstPixels, data.test.as_ref().unwrap(), &opts, &Device::Cpu)?;
+//! // Brightness moves every pixel up: DS grows with the level.
 //! assert!(report.entries[3].mean_ds > report.entries[0].mean_ds);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -36,17 +40,28 @@ pub mod continuity;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Arguments that cannot be used.
+    /// Arguments that cannot be used (an empty set, a model made for other
+    /// images).
     #[error("invalid {name}: {problem}")]
-    InvalidArgument { name: &'static str, problem: String },
+    InvalidArgument {
+        /// What was wrong, e.g. `image set`.
+        name: &'static str,
+        /// Why, with the values.
+        problem: String,
+    },
+    /// From reading the images.
     #[error(transparent)]
     Data(#[from] sc_data::Error),
+    /// From a perturbation.
     #[error(transparent)]
     Perturb(#[from] sc_perturb::Error),
+    /// From the distance score.
     #[error(transparent)]
     Loss(#[from] sc_loss::Error),
+    /// From sc-core (levels, seeds).
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From candle (the model's forward pass).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -1,8 +1,9 @@
+use crate::args::DataArgs;
 use crate::Out;
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use sc_data::fetch::{FetchOptions, Progress};
-use sc_data::{DataSpec, Dataset, ImageSet};
+use sc_data::ImageSet;
 use sc_report::ImageGrid;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -27,9 +28,9 @@ pub enum DataCommand {
         /// Images shown per class.
         #[arg(long, default_value_t = 6)]
         per_class: usize,
-        /// Split to show: train or test (default: test, or the only split).
-        #[arg(long)]
-        split: Option<String>,
+        /// Split to show (default: test, or the only split).
+        #[arg(long, value_enum)]
+        split: Option<Split>,
         #[arg(long)]
         json: bool,
     },
@@ -51,30 +52,13 @@ pub enum DataCommand {
     },
 }
 
-/// The data-set arguments shared by every command that reads data.
-#[derive(Args, Clone)]
-pub struct DataArgs {
-    /// shapes, shapes:N, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR, svhn:DIR, folder:DIR.
-    #[arg(long)]
-    pub data: String,
-    /// Resize + centre-crop folder images (or draw shapes) at this size.
-    #[arg(long)]
-    pub image_size: Option<usize>,
-}
-
-impl DataArgs {
-    pub fn spec(&self) -> Result<DataSpec> {
-        let spec: DataSpec = self.data.parse().context("--data")?;
-        match self.image_size {
-            Some(s) => spec.with_image_size(s).context("--image-size"),
-            None => Ok(spec),
-        }
-    }
-
-    pub fn load(&self) -> Result<Dataset> {
-        let spec = self.spec()?;
-        spec.load().with_context(|| format!("loading {spec}"))
-    }
+/// A split of a data set.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The test split.
+    Test,
 }
 
 pub fn run(cmd: DataCommand) -> Result<()> {
@@ -86,7 +70,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             per_class,
             split,
             json,
-        } => preview(&data, &out, per_class, split.as_deref(), &Out::new(json)),
+        } => preview(&data, &out, per_class, split, &Out::new(json)),
         DataCommand::Fetch {
             name,
             dir,
@@ -137,7 +121,7 @@ fn preview(
     args: &DataArgs,
     path: &std::path::Path,
     per_class: usize,
-    split: Option<&str>,
+    split: Option<Split>,
     out: &Out,
 ) -> Result<()> {
     if per_class == 0 {
@@ -146,14 +130,14 @@ fn preview(
     let data = args.load()?;
     let set = match split {
         None => data.test_or_only(),
-        Some("train") => data.train.as_ref(),
-        Some("test") => data.test.as_ref(),
-        Some(other) => bail!("--split {other:?}: expected train or test"),
+        Some(Split::Train) => data.train.as_ref(),
+        Some(Split::Test) => data.test.as_ref(),
     }
     .with_context(|| format!("{}: the requested split is absent", data.name))?;
     let [c, h, w] = set.image_shape();
     let with_masks = set.masks().is_some();
-    let cols = per_class * if with_masks { 2 } else { 1 };
+    // At most as many columns as any class has images (per_class may be huge).
+    let cols = per_class.min(set.len()) * if with_masks { 2 } else { 1 };
     let scale = (96 / w.max(h)).max(1) as u32;
     let mut grid = ImageGrid::new(cols, scale);
     let mut shown = vec![0usize; set.num_classes()];

@@ -2,8 +2,10 @@
 //! the library crates; the science lives in the crates.
 //!
 //! Every subcommand takes `--json`: one JSON object on stdout, human text on
-//! stderr. Bad input exits non-zero with a one-line error.
+//! stderr. Bad input exits non-zero with a one-line error on stderr that
+//! starts with `error:`, whether clap or the command finds it.
 
+mod args;
 mod attribute;
 mod data;
 mod eval;
@@ -93,7 +95,10 @@ fn main() {
     // (18% of a PGD run under perf; 5-10% faster steps without it).
     // SAFETY: sets an option before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_with_clap_error(e),
+    };
     let result = match cli.command {
         Command::Data { command } => data::run(command),
         Command::Perturb(args) => perturb::run(args),
@@ -104,7 +109,37 @@ fn main() {
         Command::Attribute(args) => attribute::run(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&format!("{e:#}")));
         std::process::exit(1);
     }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error is
+/// printed as one line (clap's message, its possible values and tip,
+/// without the usage block) and exits with clap's code, 2.
+fn exit_with_clap_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let message = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = one_line(message.trim_start_matches("error:"));
+    eprintln!("error: {message}");
+    std::process::exit(e.exit_code());
+}
+
+/// `text` on one line: line breaks and runs of spaces become single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

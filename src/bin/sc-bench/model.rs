@@ -1,6 +1,12 @@
+//! Loading a trained model, and the one check that it fits the data it is
+//! about to run on.
+
+use crate::args::{DataArgs, DeviceArg};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
+use sc_core::Classifier;
+use sc_data::ImageSet;
 use sc_models::{Arch, Model};
 use std::path::PathBuf;
 
@@ -10,7 +16,7 @@ use std::path::PathBuf;
 pub struct ModelArgs {
     /// small-cnn, resnet18 or resnet50 (required with --weights; checked against --run).
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<Arch>,
     /// A safetensors file with torchvision parameter names.
     #[arg(long, conflicts_with = "run")]
     pub weights: Option<PathBuf>,
@@ -21,17 +27,17 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// Loads the model for images of `[H, W]` (the size of the data it will
-    /// see; weights files do not record it).
+    /// see; weights files do not record it). Commands that run the model on
+    /// a data set call [`ModelArgs::load_for`] instead, which also checks
+    /// that the two fit.
     pub fn load(&self, device: &Device, image_size: [usize; 2]) -> Result<Model> {
         match (&self.weights, &self.run) {
             (Some(path), None) => {
-                let name = self
+                let arch = self
                     .model
-                    .as_deref()
                     .context("--weights needs --model NAME (small-cnn, resnet18, resnet50)")?;
-                let arch: Arch = name.parse().context("--model")?;
                 Model::load_as(arch.config(1, 1), image_size, path, device)
-                    .with_context(|| format!("loading {name} weights"))
+                    .with_context(|| format!("loading {arch} weights"))
             }
             (None, Some(run)) => {
                 let runs = sc_train::RunDir::new(run);
@@ -43,11 +49,10 @@ impl ModelArgs {
                 })?;
                 let (model, _) = sc_models::load_checkpoint(runs.checkpoints(), &stem, device)
                     .with_context(|| format!("loading {}/checkpoints/{stem}", run.display()))?;
-                if let Some(name) = &self.model {
-                    let arch: Arch = name.parse().context("--model")?;
+                if let Some(arch) = self.model {
                     if model.arch() != Some(arch) {
                         bail!(
-                            "--model {name}, but {} holds a {} checkpoint",
+                            "--model {arch}, but {} holds a {} checkpoint",
                             run.display(),
                             model.config().name()
                         );
@@ -58,37 +63,56 @@ impl ModelArgs {
             _ => bail!("give the model as --run DIR or as --model NAME --weights FILE"),
         }
     }
-}
 
-/// `--device cpu` or `cuda[:N]` (CUDA needs a build with `--features cuda`).
-pub fn device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        s if s == "cuda" || s.starts_with("cuda:") => {
-            let ordinal = match s.strip_prefix("cuda:") {
-                Some(n) => n
-                    .parse()
-                    .with_context(|| format!("--device {s:?}: bad GPU ordinal"))?,
-                None => 0,
-            };
-            if !candle_core::utils::cuda_is_available() {
-                bail!("--device {s}: this sc-bench was built without CUDA (rebuild with --features cuda)");
-            }
-            Device::new_cuda(ordinal).with_context(|| format!("--device {s}"))
-        }
-        other => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
+    /// Loads the model for `set` (described to the user as `data`) and
+    /// checks with [`check_fits`] that it was made for such images.
+    pub fn load_for(&self, device: &Device, set: &ImageSet, data: &str) -> Result<Model> {
+        let [_, h, w] = set.image_shape();
+        let model = self.load(device, [h, w])?;
+        check_fits(&model, set, data)?;
+        Ok(model)
     }
 }
 
-/// The images a model is measured on: the test split of `--data` (or its
-/// only split), its first `limit` images when given.
-pub fn evaluation_set(data: &str, limit: Option<usize>) -> Result<sc_data::ImageSet> {
-    let spec: sc_data::DataSpec = data.parse().context("--data")?;
-    let data = spec.load().with_context(|| format!("loading {spec}"))?;
-    let set = data.test_or_only().context("the data set has no images")?;
-    Ok(match limit {
-        Some(0) => bail!("--limit must be at least 1"),
-        Some(n) => set.take(n),
-        None => set.clone(),
-    })
+/// The one check every command that runs a model on data makes: the data's
+/// class count and image shape `[C, H, W]` equal the model's. Otherwise a
+/// model would be scored against labels of another class list, or on
+/// images of a size it was not trained at, and print a number that means
+/// nothing. The error names the data (`data`, e.g. the `--data` value) and
+/// the model, with both values.
+pub fn check_fits(model: &dyn Classifier, set: &ImageSet, data: &str) -> Result<()> {
+    let (classes, model_classes) = (set.num_classes(), model.num_classes());
+    if classes != model_classes {
+        bail!(
+            "{data} has {classes} classes, but the model ({}) has {model_classes}",
+            model.name()
+        );
+    }
+    let ([c, h, w], [mc, mh, mw]) = (set.image_shape(), model.input_shape());
+    if [c, h, w] != [mc, mh, mw] {
+        bail!(
+            "{data} has {c}x{h}x{w} images, but the model ({}) takes {mc}x{mh}x{mw} (use --image-size for folder and shapes sets)",
+            model.name()
+        );
+    }
+    Ok(())
+}
+
+/// `--device cpu` or `cuda[:N]`, from a string (the commands with a typed
+/// [`crate::args::DeviceArgs`] open it themselves).
+pub fn device(name: &str) -> Result<Device> {
+    name.parse::<DeviceArg>()
+        .map_err(|e| anyhow::anyhow!("--device {e}"))?
+        .device()
+}
+
+/// The test split (or the only split) of the `--data` string `data`, its
+/// first `limit` images when given; for commands that take `--data` as a
+/// string ([`DataArgs::test_split`] is the typed form).
+pub fn evaluation_set(data: &str, limit: Option<usize>) -> Result<ImageSet> {
+    let args = DataArgs {
+        data: data.parse().context("--data")?,
+        image_size: None,
+    };
+    args.test_split(limit)
 }

@@ -1,7 +1,7 @@
-use crate::data::DataArgs;
+use crate::args::{DataArgs, DeviceArgs};
 use crate::Out;
-use anyhow::{Context, Result};
-use candle_core::{Device, D};
+use anyhow::{bail, Context, Result};
+use candle_core::D;
 use clap::Args;
 use sc_core::{Level, Seed};
 use sc_perturb::PerturbationKind;
@@ -17,11 +17,11 @@ pub struct PerturbArgs {
     data: DataArgs,
     /// brightness, contrast, saturation, hue, channel-translation, centre-shuffle or sliding-puzzle.
     #[arg(long)]
-    kind: String,
+    kind: PerturbationKind,
     /// Strength 1-4: Table 1 of the paper for the photometric kinds; for the others
     /// fractions 1/32..1/4 (channel translation), areas 25..100% (centre shuffle), grids 2..16 (puzzle).
     #[arg(long)]
-    level: i64,
+    level: Level,
     /// Use only the first N images of the split.
     #[arg(long)]
     limit: Option<usize>,
@@ -34,6 +34,8 @@ pub struct PerturbArgs {
     /// Before/after pairs shown in the PNG.
     #[arg(long, default_value_t = 8)]
     show: usize,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// {kind, level, params, mean_abs_change} on stdout.
     #[arg(long)]
     json: bool,
@@ -41,18 +43,17 @@ pub struct PerturbArgs {
 
 pub fn run(args: PerturbArgs) -> Result<()> {
     let out = Out::new(args.json);
-    let kind: PerturbationKind = args.kind.parse().context("--kind")?;
-    let level = Level::new(args.level).context("--level")?;
+    let (kind, level) = (args.kind, args.level);
     let perturbation = kind.at_level(level)?;
-    let data = args.data.load()?;
-    let set = data.test_or_only().context("the data set has no images")?;
-    let set = match args.limit {
-        Some(0) => anyhow::bail!("--limit must be at least 1"),
-        Some(n) => set.take(n),
-        None => set.clone(),
-    };
+    let set = args.data.test_split(args.limit)?;
     let shape = set.image_shape();
-    let device = Device::Cpu;
+    if let Some(reason) = kind.not_applicable(level, shape) {
+        bail!(
+            "--kind {kind} is not applicable to {}: {reason}",
+            args.data.data
+        );
+    }
+    let device = args.device.open()?;
     let mut rng = Seed(args.seed).stream("perturb");
     let mut changes: Vec<f32> = Vec::with_capacity(set.len());
     let mut grid = ImageGrid::new(8, (96 / shape[1].max(shape[2])).max(1) as u32);

@@ -23,8 +23,8 @@ use std::time::Instant;
 #[derive(Args)]
 pub struct SpeedArgs {
     /// Models to time, comma-separated: small-cnn, resnet18.
-    #[arg(long, default_value = "small-cnn,resnet18")]
-    models: String,
+    #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
+    models: Vec<Arch>,
     /// Workloads, as letters: a train step, b continuity step, c PGD-10,
     /// d IG-32, f GEMM and conv ceilings.
     #[arg(long, default_value = "abcdf")]
@@ -148,25 +148,47 @@ fn key(arch: Arch) -> Result<&'static str> {
     }
 }
 
-pub fn run(args: SpeedArgs) -> Result<()> {
-    let out = Out::new(args.json);
-    if args.reps == 0 {
-        bail!("--reps must be at least 1");
+/// The largest `--batch`: eight times the anchor's 128, and about what a
+/// ResNet18 training step's activations leave of this machine's memory.
+const MAX_BATCH: usize = 1024;
+
+/// The most `--reps`: a thousand repetitions already give the median to
+/// well below the machine's noise.
+const MAX_REPS: usize = 1000;
+
+/// Rejects arguments that cannot be honoured before any work starts.
+fn check(args: &SpeedArgs) -> Result<()> {
+    if !(1..=MAX_REPS).contains(&args.reps) {
+        bail!("--reps {}: expected 1 to {MAX_REPS}", args.reps);
     }
-    if args.batch < 2 {
-        bail!("--batch must be at least 2 (training needs batch statistics)");
+    if !(2..=MAX_BATCH).contains(&args.batch) {
+        bail!(
+            "--batch {}: expected 2 to {MAX_BATCH} (training needs batch statistics)",
+            args.batch
+        );
+    }
+    if args.classes < 2 {
+        bail!("--classes {}: a classifier needs at least 2", args.classes);
+    }
+    if args.ig_chunk == 0 {
+        bail!("--ig-chunk 0: expected at least 1 interpolated image per pass");
+    }
+    if args.only.is_empty() {
+        bail!("--only is empty: expected letters of abcdf");
     }
     if let Some(bad) = args.only.chars().find(|c| !"abcdf".contains(*c)) {
         bail!("--only: unknown workload {bad:?}: expected letters of abcdf");
     }
-    let archs = args
-        .models
-        .split(',')
-        .map(|m| m.trim().parse::<Arch>().context("--models"))
-        .collect::<Result<Vec<_>>>()?;
-    for a in &archs {
+    for a in &args.models {
         key(*a)?;
     }
+    Ok(())
+}
+
+pub fn run(args: SpeedArgs) -> Result<()> {
+    let out = Out::new(args.json);
+    check(&args)?;
+    let archs = args.models.clone();
     let dev = Device::Cpu;
     let mut results = BTreeMap::new();
     let started = Instant::now();

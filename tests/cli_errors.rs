@@ -1,0 +1,573 @@
+//! Input that cannot be honoured is an error, never a panic or a number:
+//! for every bad input, a non-zero exit and one line on stderr that starts
+//! with `error:` and names what was wrong.
+
+use crate::{json_of, sc_bench};
+use std::path::Path;
+
+/// Runs `args` and checks the failure contract; returns stderr.
+fn fails(args: &[&str], needles: &[&str]) -> String {
+    let out = sc_bench(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+    }
+    err
+}
+
+#[test]
+fn bad_values_on_every_subcommand_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("p.png");
+    let png = png.to_str().unwrap();
+    let no_run = "/nonexistent/run";
+    let table: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        // speed
+        (vec!["speed", "--classes", "0"], vec!["--classes 0"]),
+        (vec!["speed", "--batch", "0"], vec!["--batch 0"]),
+        (
+            vec!["speed", "--batch", "100000000"],
+            vec!["--batch", "1024"],
+        ),
+        (vec!["speed", "--reps", "0"], vec!["--reps 0"]),
+        (
+            vec!["speed", "--reps", "18446744073709551615"],
+            vec!["--reps"],
+        ),
+        (vec!["speed", "--ig-chunk", "0"], vec!["--ig-chunk"]),
+        (vec!["speed", "--only", ""], vec!["--only"]),
+        (vec!["speed", "--models", "vgg"], vec!["--models", "vgg"]),
+        (vec!["speed", "--batch", "-3"], vec!["-3"]),
+        // data specs and image sizes
+        (
+            vec!["data", "info", "--data", "shapes:size=100000"],
+            vec!["--data", "limit is 4 GiB"],
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:n=0"],
+            vec!["--data", "at least 1 training image"],
+        ),
+        (vec!["data", "info", "--data", "shapes:0"], vec!["N >= 1"]),
+        (
+            vec!["data", "info", "--data", "shapes:size=0"],
+            vec!["at least 16"],
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:n=5,n=6"],
+            vec!["given twice"],
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:n=5,colour=red"],
+            vec!["unknown key \"colour\""],
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:n=99999999999999999999"],
+            vec!["not a non-negative integer"],
+        ),
+        (
+            vec!["data", "info", "--data", "shapes:20", "--image-size", "0"],
+            vec!["--image-size", "at least 1"],
+        ),
+        (
+            vec![
+                "data",
+                "info",
+                "--data",
+                "shapes:20",
+                "--image-size",
+                "100000",
+            ],
+            vec!["--image-size", "limit is 4 GiB"],
+        ),
+        (
+            vec![
+                "data",
+                "info",
+                "--data",
+                "folder:x",
+                "--image-size",
+                "100000",
+            ],
+            vec!["--image-size", "at most 1024"],
+        ),
+        (
+            vec!["data", "info", "--data", "imagenet:x"],
+            vec!["imagenet"],
+        ),
+        (
+            vec!["data", "info", "--data", "cifar10:/nonexistent/c"],
+            vec!["/nonexistent/c"],
+        ),
+        (
+            vec![
+                "data",
+                "preview",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--per-class",
+                "0",
+            ],
+            vec!["--per-class"],
+        ),
+        (
+            vec![
+                "data",
+                "preview",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--split",
+                "val",
+            ],
+            vec!["--split", "val"],
+        ),
+        // perturb
+        (
+            vec![
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "hue",
+                "--level",
+                "9",
+            ],
+            vec!["--level", "9"],
+        ),
+        (
+            vec![
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "blur",
+                "--level",
+                "1",
+            ],
+            vec!["--kind", "blur"],
+        ),
+        (
+            vec![
+                "perturb",
+                "--data",
+                "shapes:20",
+                "--out",
+                png,
+                "--kind",
+                "hue",
+                "--level",
+                "1",
+                "--limit",
+                "0",
+            ],
+            vec!["--limit"],
+        ),
+        (
+            vec![
+                "perturb",
+                "--data",
+                "shapes:n=20,size=20",
+                "--out",
+                png,
+                "--kind",
+                "sliding-puzzle",
+                "--level",
+                "4",
+            ],
+            vec!["not applicable", "16 does not divide 20x20"],
+        ),
+        // sweep and attribute: argument errors come before the model is read
+        (
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--batch-size",
+                "0",
+            ],
+            vec!["--batch-size", "at least 1"],
+        ),
+        (
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--kinds",
+                "blur",
+            ],
+            vec!["--kinds", "blur"],
+        ),
+        (
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--kinds",
+                "hue,hue",
+            ],
+            vec!["hue is listed twice"],
+        ),
+        (
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--limit",
+                "0",
+            ],
+            vec!["--limit"],
+        ),
+        (
+            vec![
+                "sweep",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--device",
+                "gpu",
+            ],
+            vec!["--device", "gpu"],
+        ),
+        (
+            vec!["sweep", "--run", no_run, "--data", "shapes:size=0"],
+            vec!["--data"],
+        ),
+        (
+            vec!["sweep", "--run", no_run, "--data", "shapes:20"],
+            vec![no_run],
+        ),
+        (
+            vec![
+                "sweep",
+                "--model",
+                "vgg",
+                "--weights",
+                "w",
+                "--data",
+                "shapes:20",
+            ],
+            vec!["--model", "vgg"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--batch-size",
+                "0",
+            ],
+            vec!["--batch-size"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--method",
+                "lime",
+            ],
+            vec!["--method", "lime"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--method",
+                "saliency",
+                "--steps",
+                "8",
+            ],
+            vec!["--steps applies to --method ig only"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--steps",
+                "0",
+            ],
+            vec!["--steps"],
+        ),
+        (
+            vec![
+                "attribute",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--steps",
+                "18446744073709551615",
+            ],
+            vec!["--steps", "at most 4096"],
+        ),
+    ];
+    for (args, needles) in &table {
+        fails(args, needles);
+    }
+    assert!(!Path::new(png).exists(), "a failed run left {png}");
+}
+
+#[test]
+fn cuda_on_a_build_without_it_is_a_clear_error() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    fails(
+        &[
+            "sweep",
+            "--run",
+            "/nonexistent/run",
+            "--data",
+            "shapes:20",
+            "--device",
+            "cuda",
+        ],
+        &["--device", "built without CUDA"],
+    );
+}
+
+#[test]
+fn values_that_can_be_honoured_still_run() {
+    // A --limit above the split's size uses the whole split; a huge
+    // --per-class shows what there is.
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("p.png");
+    let png = png.to_str().unwrap();
+    let v = json_of(&sc_bench(&[
+        "perturb",
+        "--data",
+        "shapes:20",
+        "--out",
+        png,
+        "--kind",
+        "hue",
+        "--level",
+        "1",
+        "--limit",
+        "18446744073709551615",
+        "--json",
+    ]));
+    assert_eq!(v["mean_abs_change"].as_array().unwrap().len(), 4);
+    let v = json_of(&sc_bench(&[
+        "data",
+        "preview",
+        "--data",
+        "shapes:20",
+        "--out",
+        png,
+        "--per-class",
+        "18446744073709551615",
+        "--json",
+    ]));
+    assert_eq!(v["images"], 4);
+}
+
+/// Trains the smallest model the tests use: small-cnn on `data`, one epoch.
+fn tiny_run(dir: &Path, data: &str) -> String {
+    let run = dir.join("run");
+    json_of(&sc_bench(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+    ]));
+    run.to_str().unwrap().to_string()
+}
+
+#[test]
+fn sweep_json_lists_what_does_not_apply_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "shapes:n=32,test=8,size=24";
+    let run = tiny_run(dir.path(), data);
+    let v = json_of(&sc_bench(&[
+        "sweep",
+        "--run",
+        &run,
+        "--data",
+        data,
+        "--kinds",
+        "sliding-puzzle,brightness",
+        "--json",
+    ]));
+    // 24x24 images (small-cnn needs multiples of 8): grids 2, 4 and 8
+    // divide them, 16 does not.
+    let measured: Vec<(String, u64)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["level"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, u64)> = [
+        ("sliding-puzzle", 1),
+        ("sliding-puzzle", 2),
+        ("sliding-puzzle", 3),
+    ]
+    .into_iter()
+    .chain((1..=4).map(|l| ("brightness", l)))
+    .map(|(k, l)| (k.to_string(), l))
+    .collect();
+    assert_eq!(measured, expect);
+    let skipped = v["not_applicable"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    for (entry, (level, grid)) in skipped.iter().zip([(4, 16)]) {
+        assert_eq!(entry["kind"], "sliding-puzzle");
+        assert_eq!(entry["level"], level);
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("{grid} does not divide 24x24")),
+            "{reason}"
+        );
+    }
+}
+
+/// A `folder:` set of `classes` classes, one 16x16 RGB image each (a
+/// preview grid written by sc-bench, resized by `--image-size 16`).
+fn folder_of(dir: &Path, classes: usize) -> String {
+    let png = dir.join("one.png");
+    json_of(&sc_bench(&[
+        "data",
+        "preview",
+        "--data",
+        "shapes:n=10,test=10,size=16",
+        "--per-class",
+        "1",
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
+    ]));
+    let root = dir.join(format!("folder{classes}"));
+    for c in 0..classes {
+        let class = root.join(format!("class{c:02}"));
+        std::fs::create_dir_all(&class).unwrap();
+        std::fs::copy(&png, class.join("a.png")).unwrap();
+    }
+    format!("folder:{}", root.display())
+}
+
+#[test]
+fn data_that_does_not_fit_the_model_is_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "shapes:n=32,test=8,size=16");
+    let twelve = folder_of(dir.path(), 12);
+    for command in ["sweep", "attribute"] {
+        // 12 classes for a 10-class model.
+        fails(
+            &[
+                command,
+                "--run",
+                &run,
+                "--data",
+                &twelve,
+                "--image-size",
+                "16",
+            ],
+            &["12 classes", "small-cnn", "has 10"],
+        );
+        // 32x32 images for a model trained on 16x16.
+        fails(
+            &[command, "--run", &run, "--data", "shapes:n=10,test=4"],
+            &["3x32x32", "small-cnn", "3x16x16"],
+        );
+    }
+    // The same folder with ten classes fits, and sweeps.
+    let ten = folder_of(dir.path(), 10);
+    let v = json_of(&sc_bench(&[
+        "sweep",
+        "--run",
+        &run,
+        "--data",
+        &ten,
+        "--image-size",
+        "16",
+        "--kinds",
+        "hue",
+        "--json",
+    ]));
+    assert_eq!(v["images"], 10);
+    assert_eq!(v["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(v["not_applicable"], serde_json::json!([]));
+}
+
+#[test]
+fn colour_kinds_on_gray_images_are_not_applicable() {
+    let Some(shared) = crate::shared_data() else {
+        return;
+    };
+    let mnist = format!("mnist:{}", shared.join("mnist").display());
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("p.png");
+    for kind in ["saturation", "hue", "channel-translation"] {
+        fails(
+            &[
+                "perturb",
+                "--data",
+                &mnist,
+                "--limit",
+                "4",
+                "--out",
+                png.to_str().unwrap(),
+                "--kind",
+                kind,
+                "--level",
+                "1",
+            ],
+            &["not applicable", kind, "channel"],
+        );
+    }
+    let v = json_of(&sc_bench(&[
+        "perturb",
+        "--data",
+        &mnist,
+        "--limit",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+        "--kind",
+        "contrast",
+        "--level",
+        "4",
+        "--json",
+    ]));
+    assert_eq!(v["mean_abs_change"].as_array().unwrap().len(), 4);
+}
