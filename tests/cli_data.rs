@@ -18,8 +18,9 @@ fn data_info_json_has_the_documented_shape() {
 }
 
 #[test]
+#[ignore = "needs ../shared (run with --include-ignored)"]
 fn data_info_reads_the_real_mnist_test_set() {
-    let Some(shared) = shared_data() else { return };
+    let shared = shared_data();
     let spec = format!("mnist:{}", shared.join("mnist").display());
     let v = json_of(&sc_bench(&["data", "info", "--data", &spec, "--json"]));
     assert_eq!(v["test"]["count"], 10_000);

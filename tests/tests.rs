@@ -34,13 +34,12 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-/// `../shared/data` beside the checkout, or `None` (with a message) when absent.
-pub fn shared_data() -> Option<PathBuf> {
+/// `../shared/data` beside the checkout. Tests that call it are
+/// `#[ignore = "needs ../shared ..."]`: a plain `cargo test` lists them as
+/// ignored (never passed silently), and `--include-ignored` runs them and
+/// fails here when the folder is missing.
+pub fn shared_data() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: ../shared/data not found");
-        None
-    }
+    assert!(p.is_dir(), "this test needs {} (real data)", p.display());
+    p
 }
