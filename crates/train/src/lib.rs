@@ -3,7 +3,7 @@
 //! | regime | loss |
 //! |---|---|
 //! | `base` | `CE(F(x), y)` |
-//! | `c` | `CE(F(x), y) + alpha * DS(F(x), F(P(x)))`, P the random photometric augmentation |
+//! | `c` | `CE(F(x), y) + alpha * DS(F(x), F(P(x)))`, P the random photometric augmentation (`augment`: the paper's one-of-four, or a jitter of all four) |
 //! | `adv` | `CE(F(x_adv), y)`, x_adv from PGD (Madry et al. 2018) |
 //! | `adv-c` | `CE(F(x), y) + alpha * DS(F(x), F(x_adv))` (Adversarial Logit Pairing) |
 //!
@@ -17,6 +17,14 @@
 //! order from the epoch, augmentation and PGD starts from the global step),
 //! so a run resumed from its last checkpoint ends with exactly the weights
 //! of an uninterrupted one.
+//!
+//! The configuration describes the run: resuming with any other value than
+//! the stored one is an error, except `epochs`, which may change where the
+//! steps already taken keep their learning rates (`constant` and `step`
+//! schedules; `cosine` and `one-cycle` spread the rate over all epochs, so
+//! they refuse). `init` starts from trained weights (fine-tuning, transfer);
+//! `crop_padding` and `hflip` add the CIFAR augmentation. A final batch of a
+//! single image is dropped (BatchNorm needs two).
 //!
 //! ```no_run
 //! use sc_train::{train, NoObserver, TrainConfig};
@@ -37,19 +45,26 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
+mod augment;
+mod checkpoint;
 mod config;
+mod init;
+mod loss;
+mod metrics;
 mod optim;
+mod resume;
 mod run;
 mod schedule;
 mod trainer;
 
-pub use config::{NormalizeChoice, Regime, TrainConfig};
+pub use augment::{CropFlip, CropFlipChoice};
+pub use config::{AugmentChoice, NormalizeChoice, Regime, TrainConfig};
+pub use loss::{regime_loss, StepLoss};
+pub use metrics::{EpochMetrics, InitInfo, NoObserver, Observer, StepInfo, TrainReport};
 pub use optim::{Hyper, Optimizer, OptimizerKind};
 pub use run::RunDir;
 pub use schedule::{Position, Schedule};
-pub use trainer::{
-    regime_loss, train, EpochMetrics, NoObserver, Observer, StepInfo, StepLoss, TrainReport,
-};
+pub use trainer::train;
 
 use std::path::PathBuf;
 
