@@ -131,6 +131,8 @@ pub struct TrainConfig {
     pub init: Option<String>,
     /// Epochs of the run (the only key a resumed run may change).
     pub epochs: u64,
+    /// Images per optimisation step (at least 2; a final batch of one image
+    /// is dropped).
     pub batch_size: usize,
     /// Base learning rate (the paper: Adam, 1e-5, for fine-tuning-scale runs
     /// on ImageNet/CIFAR-100; from scratch on small sets 1e-3 trains faster).
@@ -323,8 +325,11 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs = 0: expected at least 1".into());
         }
-        if self.batch_size == 0 {
-            return bad("batch_size = 0: expected at least 1".into());
+        if self.batch_size < 2 {
+            return bad(format!(
+                "batch_size = {}: expected at least 2 (BatchNorm's batch statistics need two images)",
+                self.batch_size
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr = {}: expected a positive number", self.lr));

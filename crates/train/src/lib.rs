@@ -24,7 +24,7 @@
 //! schedules; `cosine` and `one-cycle` spread the rate over all epochs, so
 //! they refuse). `init` starts from trained weights (fine-tuning, transfer);
 //! `crop_padding` and `hflip` add the CIFAR augmentation. A final batch of a
-//! single image is dropped (BatchNorm needs two).
+//! single image is dropped (a train-mode BatchNorm needs two images).
 //!
 //! ```no_run
 //! use sc_train::{train, NoObserver, TrainConfig};

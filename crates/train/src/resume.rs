@@ -12,7 +12,6 @@
 //! first step is refused (fine-tune from the run with `init` instead).
 
 use crate::config::TrainConfig;
-use crate::schedule::Schedule;
 use crate::{Error, Result};
 
 /// Checks that the run stored with `stored`, which stands after

@@ -3,10 +3,10 @@
 //! loss, the optimiser step, metrics and checkpoints.
 //!
 //! A final batch of a single image (training-set size % batch size == 1) is
-//! dropped: BatchNorm's batch statistics of one image are degenerate (the
-//! unbiased running variance divides by zero where a layer's plane is one
-//! pixel), and one image in a thousand per epoch does not matter. The order
-//! is reshuffled every epoch, so every image is still trained on.
+//! dropped: a train-mode forward pass needs two images (BatchNorm's batch
+//! statistics of one image are degenerate wherever a feature map is 1x1;
+//! `Model::forward_train` refuses, as PyTorch does). The order is reshuffled
+//! every epoch, so the image left out differs from epoch to epoch.
 
 use crate::augment::CropFlip;
 use crate::checkpoint::{restore, save, Progress};
@@ -46,15 +46,15 @@ pub(crate) struct Batching {
 impl Batching {
     /// The batches of `len` images at `size` per batch.
     pub fn new(len: usize, size: usize) -> Result<Self> {
-        let drop_last = size > 1 && len % size == 1;
+        let drop_last = len % size == 1;
         let steps = if drop_last {
             len / size
         } else {
             len.div_ceil(size)
         };
-        if steps == 0 {
+        if size < 2 || steps == 0 {
             return Err(Error::Config(format!(
-                "a training set of {len} image(s) at batch_size = {size}: expected at least 2 images"
+                "a training set of {len} image(s) in batches of {size}: a training batch needs at least 2 images (BatchNorm)"
             )));
         }
         Ok(Batching {
@@ -415,7 +415,8 @@ mod tests {
         assert_eq!(b(130, 64).steps_per_epoch, 3);
         assert!(!b(130, 64).drop_last);
         assert_eq!(b(128, 64).steps_per_epoch, 2);
-        assert_eq!(b(5, 1).steps_per_epoch, 5);
+        assert_eq!(b(65, 2).steps_per_epoch, 32);
         assert!(Batching::new(1, 64).unwrap_err().to_string().contains("1 image"));
+        assert!(Batching::new(5, 1).unwrap_err().to_string().contains("at least 2"));
     }
 }
