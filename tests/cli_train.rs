@@ -326,8 +326,6 @@ fn a_brief_study_shows_the_papers_effects() {
             data,
             "--regime",
             regime,
-            "--epochs",
-            "2",
             "--batch-size",
             "16",
             "--seed",
@@ -336,6 +334,9 @@ fn a_brief_study_shows_the_papers_effects() {
             path.to_str().unwrap(),
             "--json",
         ];
+        if !extra.contains(&"--epochs") {
+            args.extend(["--epochs", "2"]);
+        }
         args.extend_from_slice(extra);
         json_of(&sc_bench(&args))
     };
