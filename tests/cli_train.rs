@@ -196,7 +196,14 @@ fn error_line(out: &std::process::Output) -> String {
 }
 
 fn base_run(run: &Path, data: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["train", "--data", data, "--run", run.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "train",
+        "--data",
+        data,
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+    ];
     for (flag, default) in [("--batch-size", "64"), ("--seed", "7")] {
         if !extra.contains(&flag) {
             args.extend([flag, default]);
@@ -211,7 +218,11 @@ fn resume_keeps_the_stored_config_and_only_epochs_may_grow() {
     let dir = tempfile::tempdir().unwrap();
     let (cut, whole) = (dir.path().join("cut"), dir.path().join("whole"));
     let constant = ["--set", "schedule=\"constant\""];
-    json_of(&base_run(&cut, DATA, &[&constant[..], &["--epochs", "1"]].concat()));
+    json_of(&base_run(
+        &cut,
+        DATA,
+        &[&constant[..], &["--epochs", "1"]].concat(),
+    ));
     let stored = std::fs::read_to_string(cut.join("config.toml")).unwrap();
 
     // A changed learning rate is refused, naming the key and both values,
@@ -222,24 +233,40 @@ fn resume_keeps_the_stored_config_and_only_epochs_may_grow() {
         "{line}"
     );
     let line = error_line(&base_run(&cut, DATA, &["--resume", "--set", "alpha=2"]));
-    assert!(line.contains("`alpha`") && line.contains("1.0") && line.contains("2.0"), "{line}");
-    assert_eq!(std::fs::read_to_string(cut.join("config.toml")).unwrap(), stored);
+    assert!(
+        line.contains("`alpha`") && line.contains("1.0") && line.contains("2.0"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cut.join("config.toml")).unwrap(),
+        stored
+    );
 
     // More epochs continue from the stored config (no flag repeated) and end
     // where an uninterrupted run of that length ends.
     let resumed = json_of(&base_run(&cut, DATA, &["--resume", "--epochs", "2"]));
     assert_eq!(resumed["global_steps"], 20);
-    json_of(&base_run(&whole, DATA, &[&constant[..], &["--epochs", "2"]].concat()));
+    json_of(&base_run(
+        &whole,
+        DATA,
+        &[&constant[..], &["--epochs", "2"]].concat(),
+    ));
     assert_same_weights(&final_weights(&whole), &final_weights(&cut));
     let now = std::fs::read_to_string(cut.join("config.toml")).unwrap();
-    assert!(now.contains("epochs = 2") && now.contains("lr = 0.003"), "{now}");
+    assert!(
+        now.contains("epochs = 2") && now.contains("lr = 0.003"),
+        "{now}"
+    );
 
     // A cosine schedule spreads the rate over all epochs: it refuses.
     let cosine = dir.path().join("cosine");
     let tiny = "shapes:n=64,test=16,size=16";
     json_of(&base_run(&cosine, tiny, &["--epochs", "1"]));
     let line = error_line(&base_run(&cosine, tiny, &["--resume", "--epochs", "2"]));
-    assert!(line.contains("cosine") && line.contains("epochs = 2"), "{line}");
+    assert!(
+        line.contains("cosine") && line.contains("epochs = 2"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -250,14 +277,31 @@ fn a_final_batch_of_one_image_is_dropped_and_the_run_trains_and_resumes() {
     let first = json_of(&base_run(
         &run,
         data,
-        &["--epochs", "1", "--set", "schedule=\"constant\"", "--set", "checkpoint_every=1"],
+        &[
+            "--epochs",
+            "1",
+            "--set",
+            "schedule=\"constant\"",
+            "--set",
+            "checkpoint_every=1",
+        ],
     ));
-    assert_eq!(first["global_steps"], 2, "129 images in batches of 64: 64 + 64, the last one dropped");
+    assert_eq!(
+        first["global_steps"], 2,
+        "129 images in batches of 64: 64 + 64, the last one dropped"
+    );
     let resumed = json_of(&base_run(&run, data, &["--resume", "--epochs", "2"]));
     assert_eq!(resumed["global_steps"], 4);
     assert!(resumed["test_accuracy"].as_f64().unwrap().is_finite());
-    let line = error_line(&base_run(&dir.path().join("one"), data, &["--batch-size", "1"]));
-    assert!(line.contains("batch_size = 1") && line.contains("at least 2"), "{line}");
+    let line = error_line(&base_run(
+        &dir.path().join("one"),
+        data,
+        &["--batch-size", "1"],
+    ));
+    assert!(
+        line.contains("batch_size = 1") && line.contains("at least 2"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -268,27 +312,57 @@ fn init_starts_from_a_runs_weights_and_a_bad_path_is_named() {
     json_of(&base_run(&source, data, &["--epochs", "1"]));
     // At a vanishing learning rate the trained parameters stay the init's
     // (Adam moves each by ~lr); a fresh start at the same rate does not.
-    let tiny_lr = ["--epochs", "1", "--lr", "1e-30", "--set", "schedule=\"constant\""];
+    let tiny_lr = [
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-30",
+        "--set",
+        "schedule=\"constant\"",
+    ];
     let tuned = dir.path().join("tuned");
     let report = json_of(&base_run(
         &tuned,
         data,
-        &[&tiny_lr[..], &["--init", source.to_str().unwrap(), "--seed", "8"]].concat(),
+        &[
+            &tiny_lr[..],
+            &["--init", source.to_str().unwrap(), "--seed", "8"],
+        ]
+        .concat(),
     ));
     let weights = report["init"]["weights"].as_str().unwrap();
-    assert!(weights.contains("source") && weights.ends_with(".safetensors"), "{weights}");
+    assert!(
+        weights.contains("source") && weights.ends_with(".safetensors"),
+        "{weights}"
+    );
     assert!(report["init"]["replaced_head"].is_null());
     let fresh = dir.path().join("fresh");
-    json_of(&base_run(&fresh, data, &[&tiny_lr[..], &["--seed", "8"]].concat()));
-    let (src, tuned, fresh) = (final_weights(&source), final_weights(&tuned), final_weights(&fresh));
+    json_of(&base_run(
+        &fresh,
+        data,
+        &[&tiny_lr[..], &["--seed", "8"]].concat(),
+    ));
+    let (src, tuned, fresh) = (
+        final_weights(&source),
+        final_weights(&tuned),
+        final_weights(&fresh),
+    );
     let max_diff = |a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>| {
         a.iter()
             .filter(|(k, _)| !k.contains("running_"))
             .map(|(k, t)| {
                 let f = |t: &Tensor| -> Vec<f32> {
-                    t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+                    t.to_dtype(candle_core::DType::F32)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
                 };
-                f(t).iter().zip(f(&b[k])).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+                f(t).iter()
+                    .zip(f(&b[k]))
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max)
             })
             .fold(0f32, f32::max)
     };
@@ -296,10 +370,23 @@ fn init_starts_from_a_runs_weights_and_a_bad_path_is_named() {
     assert!(max_diff(&src, &fresh) > 1e-3);
 
     let missing = dir.path().join("no-such-run");
-    let out = base_run(&dir.path().join("x"), data, &["--init", missing.to_str().unwrap()]);
+    let out = base_run(
+        &dir.path().join("x"),
+        data,
+        &["--init", missing.to_str().unwrap()],
+    );
     let line = error_line(&out);
-    assert!(line.contains("no-such-run") && line.contains("no such file"), "{line}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("error")).count(), 1);
+    assert!(
+        line.contains("no-such-run") && line.contains("no such file"),
+        "{line}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1
+    );
 }
 
 /// A brief study on 16x16 shapes over three seeds, each claim a property
@@ -363,9 +450,18 @@ fn a_brief_study_shows_the_papers_effects() {
         let (ds_base, ds_c) = (f(&base, "heldout_ds"), f(&c, "heldout_ds"));
         let (acc_base, acc_c) = (f(&base, "test_accuracy"), f(&c, "test_accuracy"));
         eprintln!("seed {seed}: held-out DS base {ds_base:.4}, c {ds_c:.4}; accuracy base {acc_base:.3}, c {acc_c:.3}");
-        assert!(acc_base >= 2.0 * chance, "seed {seed}: base did not learn: {acc_base}");
-        assert!(acc_c >= 2.0 * chance, "seed {seed}: C did not learn: {acc_c}");
-        assert!(ds_c < 0.7 * ds_base, "seed {seed}: C did not lower DS: base {ds_base}, c {ds_c}");
+        assert!(
+            acc_base >= 2.0 * chance,
+            "seed {seed}: base did not learn: {acc_base}"
+        );
+        assert!(
+            acc_c >= 2.0 * chance,
+            "seed {seed}: C did not learn: {acc_c}"
+        );
+        assert!(
+            ds_c < 0.7 * ds_base,
+            "seed {seed}: C did not lower DS: base {ds_base}, c {ds_c}"
+        );
         assert!(base["train_adv_accuracy"].is_null());
 
         let base_dir = dir.path().join(format!("base-{seed}"));
@@ -387,13 +483,21 @@ fn a_brief_study_shows_the_papers_effects() {
         // ADV reports clean and PGD training accuracy under their own names.
         let (clean, pgd) = (f(&adv, "train_accuracy"), f(&adv, "train_adv_accuracy"));
         assert!((0.0..=1.0).contains(&clean) && (0.0..=1.0).contains(&pgd));
-        let metrics = std::fs::read_to_string(dir.path().join(format!("adv-{seed}/metrics.jsonl"))).unwrap();
-        assert!(metrics.contains("\"train_adv_accuracy\":0.") || metrics.contains("\"train_adv_accuracy\":1"), "{metrics}");
+        let metrics =
+            std::fs::read_to_string(dir.path().join(format!("adv-{seed}/metrics.jsonl"))).unwrap();
+        assert!(
+            metrics.contains("\"train_adv_accuracy\":0.")
+                || metrics.contains("\"train_adv_accuracy\":1"),
+            "{metrics}"
+        );
         let pgd_base = eval(&format!("base-{seed}"), "pgd", &["--no-sanity"]);
         let pgd_adv = eval(&format!("adv-{seed}"), "pgd", &["--no-sanity"]);
         let (pb, pa) = (f(&pgd_base, "adv_accuracy"), f(&pgd_adv, "adv_accuracy"));
         eprintln!("seed {seed}: PGD-10 accuracy base {pb:.3}, adv {pa:.3}");
-        assert!(pa > pb + 0.03, "seed {seed}: ADV is not more robust: base {pb}, adv {pa}");
+        assert!(
+            pa > pb + 0.03,
+            "seed {seed}: ADV is not more robust: base {pb}, adv {pa}"
+        );
     }
 
     let pgd_base = eval(

@@ -35,24 +35,28 @@ pub const HUE_SHIFTS: [f64; 4] = [0.1, 0.2, 0.3, 0.4];
 /// Additive brightness shift of `delta` pixel values (of 255).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Brightness {
+    /// The shift, in pixel values of 255 (Table 1: 16, 32, 48, 64).
     pub delta: f64,
 }
 
 /// Contrast change by `factor` (1 = identity, 0 = flat gray mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Contrast {
+    /// The blend factor (Table 1: 1.25, 1.5, 1.75, 2).
     pub factor: f64,
 }
 
 /// Saturation change by `factor` (1 = identity, 0 = grayscale).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Saturation {
+    /// The blend factor (Table 1: 1.25, 1.5, 1.75, 2).
     pub factor: f64,
 }
 
 /// Hue rotation by `shift` of the colour wheel (any real; 1.0 is a full turn).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hue {
+    /// The rotation, as a fraction of the colour wheel (Table 1: 0.1-0.4).
     pub shift: f64,
 }
 
@@ -338,10 +342,8 @@ impl RandomPhotometric {
     /// The closed interval a parameter of `kind` is drawn from: the Table 1
     /// value `v` of the level in both directions around the identity
     /// (brightness `[-v, v]`, contrast and saturation `[2 - v, v]`, hue
-    /// `[-v, v]`), torchvision's `ColorJitter` convention.
-    ///
-    /// # Panics
-    /// Never for the photometric kinds; a spatial kind gives `(0, 0)`.
+    /// `[-v, v]`), torchvision's `ColorJitter` convention. A spatial kind
+    /// has no photometric strength: `(0, 0)`.
     pub fn range(&self, kind: PerturbationKind) -> (f64, f64) {
         let i = self.level.index();
         match kind {
@@ -624,7 +626,11 @@ mod tests {
                 .map(|c| c.value)
                 .collect();
             // 400 draws of 4 equally likely kinds: 100 expected, sd ~8.7.
-            assert!((60..=140).contains(&of_kind.len()), "{kind}: {}", of_kind.len());
+            assert!(
+                (60..=140).contains(&of_kind.len()),
+                "{kind}: {}",
+                of_kind.len()
+            );
             let (lo, hi) = p.range(kind);
             assert!(of_kind.iter().all(|v| (lo..=hi).contains(v)), "{kind}");
         }

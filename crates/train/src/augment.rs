@@ -87,7 +87,10 @@ impl CropFlip {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let one = padded.narrow(0, i, 1)?.narrow(2, c.top, h)?.narrow(3, c.left, w)?;
+                let one = padded
+                    .narrow(0, i, 1)?
+                    .narrow(2, c.top, h)?
+                    .narrow(3, c.left, w)?;
                 if c.flip {
                     one.contiguous()?.index_select(&reversed, 3)
                 } else {
@@ -132,6 +135,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // indices are the definition checked
     fn the_crop_is_a_shifted_window_with_zero_fill_and_the_flip_mirrors() {
         let (n, c, h, w, p) = (6, 2, 5, 7, 2);
         let x = numbered(n, c, h, w);
@@ -175,8 +179,24 @@ mod tests {
             flip: true,
         }];
         let once = aug.apply_choices(&x, &flip).unwrap();
-        let row: Vec<f32> = once.get(0).unwrap().get(1).unwrap().get(2).unwrap().to_vec1().unwrap();
-        let orig: Vec<f32> = x.get(0).unwrap().get(1).unwrap().get(2).unwrap().to_vec1().unwrap();
+        let row: Vec<f32> = once
+            .get(0)
+            .unwrap()
+            .get(1)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let orig: Vec<f32> = x
+            .get(0)
+            .unwrap()
+            .get(1)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(row, orig.into_iter().rev().collect::<Vec<_>>());
         let twice = aug.apply_choices(&once, &flip).unwrap();
         assert_eq!(pixels(&twice), pixels(&x));

@@ -69,10 +69,13 @@ pub enum NormalizeChoice {
     Data,
     /// No normalisation.
     None,
-    /// A standard preset.
+    /// The CIFAR-10 training set's mean and std.
     Cifar10,
+    /// The CIFAR-100 training set's mean and std.
     Cifar100,
+    /// ImageNet's mean and std (torchvision's pretrained models).
     Imagenet,
+    /// MNIST's mean and std.
     Mnist,
 }
 
@@ -92,7 +95,9 @@ impl AugmentChoice {
     pub fn at_level(self, level: sc_core::Level) -> Box<dyn sc_perturb::Perturbation> {
         match self {
             AugmentChoice::OneOf => Box::new(sc_perturb::RandomPhotometric::new(level)),
-            AugmentChoice::Jitter => Box::new(sc_perturb::photometric::PhotometricJitter::new(level)),
+            AugmentChoice::Jitter => {
+                Box::new(sc_perturb::photometric::PhotometricJitter::new(level))
+            }
         }
     }
 }
@@ -110,6 +115,7 @@ pub struct TrainConfig {
     pub data: String,
     /// `small-cnn`, `resnet18` or `resnet50`.
     pub model: String,
+    /// The training regime (Sec. 4.1).
     pub regime: Regime,
     /// Weight of the continuity term (the paper: 1.0).
     pub alpha: f64,
@@ -137,21 +143,33 @@ pub struct TrainConfig {
     /// Base learning rate (the paper: Adam, 1e-5, for fine-tuning-scale runs
     /// on ImageNet/CIFAR-100; from scratch on small sets 1e-3 trains faster).
     pub lr: f64,
+    /// `adam` (the paper) or `sgd`.
     pub optimizer: OptimizerKind,
+    /// SGD momentum.
     pub momentum: f64,
+    /// SGD with Nesterov momentum.
     pub nesterov: bool,
+    /// L2 weight decay added to the gradient (PyTorch's `weight_decay`).
     pub weight_decay: f64,
+    /// Learning-rate schedule over the run: `constant`, `step`, `cosine`
+    /// (default) or `one-cycle`.
     pub schedule: Schedule,
     /// For `schedule = "step"`: multiply the rate by `step_gamma` every `step_epochs`.
     pub step_epochs: u64,
+    /// For `schedule = "step"`: the factor.
     pub step_gamma: f64,
     /// Clip the global gradient norm to this value (0 = off).
     pub grad_clip: f64,
+    /// The seed every random choice of the run derives from.
     pub seed: u64,
+    /// The model's first-layer normalisation (ignored with `init`, whose
+    /// model keeps its own when it has one).
     pub normalize: NormalizeChoice,
     /// PGD of the adversarial regimes (the paper, CIFAR: 8/255, 2/255, 10 steps).
     pub pgd_eps: Fraction,
+    /// PGD step size.
     pub pgd_step: Fraction,
+    /// PGD iterations.
     pub pgd_steps: usize,
     /// Also checkpoint every N optimisation steps (0 = only at epoch ends).
     pub checkpoint_every: u64,
@@ -366,8 +384,8 @@ impl TrainConfig {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     text.parse::<toml::Table>()
         .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }

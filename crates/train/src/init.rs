@@ -215,10 +215,10 @@ mod tests {
                 model: model.into(),
                 ..TrainConfig::default()
             };
-            initial_model(&config, &set, &Device::Cpu)
-                .err()
-                .expect("an error")
-                .to_string()
+            match initial_model(&config, &set, &Device::Cpu) {
+                Ok(_) => panic!("{init:?} was accepted"),
+                Err(e) => e.to_string(),
+            }
         };
         let missing = dir.path().join("nope");
         assert!(e(&missing, "small-cnn").contains("no such file"));
@@ -241,8 +241,14 @@ mod tests {
         };
         sc_models::save_checkpoint(run.checkpoints(), "step-0000000001", &other, &meta).unwrap();
         let msg = e(run.root(), "small-cnn");
-        assert!(msg.contains("[3, 8, 8]") && msg.contains("[3, 16, 16]"), "{msg}");
+        assert!(
+            msg.contains("[3, 8, 8]") && msg.contains("[3, 16, 16]"),
+            "{msg}"
+        );
         let msg = e(run.root(), "resnet18");
-        assert!(msg.contains("small-cnn") && msg.contains("resnet18"), "{msg}");
+        assert!(
+            msg.contains("small-cnn") && msg.contains("resnet18"),
+            "{msg}"
+        );
     }
 }

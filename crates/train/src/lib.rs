@@ -45,6 +45,8 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod augment;
 mod checkpoint;
 mod config;
@@ -77,37 +79,55 @@ pub enum Error {
     Config(String),
     /// A run directory that cannot be used as asked.
     #[error("run directory {path}: {problem}")]
-    RunDir { path: PathBuf, problem: String },
+    RunDir {
+        /// The run directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A checkpoint that cannot be restored.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
     /// The loss became NaN or infinite.
     #[error("the loss is {value} at epoch {epoch}, step {step} (global step {global_step}): training stopped; lower the learning rate or enable grad_clip")]
     NonFinite {
+        /// The loss value.
         value: f64,
+        /// Epoch (0-based).
         epoch: u64,
+        /// Step within the epoch (0-based).
         step: u64,
+        /// Step of the run (0-based).
         global_step: u64,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// From sc-data (loading the data set).
     #[error(transparent)]
     Data(#[from] sc_data::Error),
+    /// From sc-models (building, loading, saving a model).
     #[error(transparent)]
     Models(#[from] sc_models::Error),
+    /// From sc-attack (PGD of the adversarial regimes).
     #[error(transparent)]
     Attack(#[from] sc_attack::Error),
+    /// From sc-perturb (the photometric augmentation).
     #[error(transparent)]
     Perturb(#[from] sc_perturb::Error),
+    /// From sc-loss.
     #[error(transparent)]
     Loss(#[from] sc_loss::Error),
+    /// From sc-core.
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From candle (tensor operations).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

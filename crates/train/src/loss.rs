@@ -172,7 +172,10 @@ mod tests {
             .sum::<f64>()
             / 4.0;
         let got = adv.total.to_scalar::<f64>().unwrap();
-        assert!((got - ce_adv).abs() < 1e-9 * (1.0 + got.abs()), "{got} vs {ce_adv}");
+        assert!(
+            (got - ce_adv).abs() < 1e-9 * (1.0 + got.abs()),
+            "{got} vs {ce_adv}"
+        );
         let base = regime_loss(&model, Regime::Base, &loss_fn, &x, &y, None).unwrap();
         assert!(base.continuity.is_none());
 

@@ -48,6 +48,7 @@ pub(crate) fn check_resume(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::Schedule;
 
     fn config(schedule: Schedule, epochs: u64) -> TrainConfig {
         TrainConfig {
@@ -65,14 +66,20 @@ mod tests {
         let e = check_resume(&stored, &config(Schedule::Constant, 1), 20, 2)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("epochs = 1") && e.contains("begun 2 epoch"), "{e}");
+        assert!(
+            e.contains("epochs = 1") && e.contains("begun 2 epoch"),
+            "{e}"
+        );
 
         let lr = TrainConfig {
             lr: 0.5,
             ..stored.clone()
         };
         let e = check_resume(&stored, &lr, 20, 2).unwrap_err().to_string();
-        assert!(e.contains("`lr`") && e.contains("0.003") && e.contains("0.5"), "{e}");
+        assert!(
+            e.contains("`lr`") && e.contains("0.003") && e.contains("0.5"),
+            "{e}"
+        );
 
         let cosine = config(Schedule::Cosine, 2);
         let e = check_resume(&cosine, &config(Schedule::Cosine, 4), 20, 2)
@@ -81,6 +88,12 @@ mod tests {
         assert!(e.contains("cosine") && e.contains("20 steps"), "{e}");
         // Before the first step nothing has run at another rate.
         check_resume(&cosine, &config(Schedule::Cosine, 4), 0, 0).unwrap();
-        check_resume(&config(Schedule::Step, 2), &config(Schedule::Step, 4), 20, 2).unwrap();
+        check_resume(
+            &config(Schedule::Step, 2),
+            &config(Schedule::Step, 4),
+            20,
+            2,
+        )
+        .unwrap();
     }
 }

@@ -205,7 +205,14 @@ pub fn train(
         }
         let (test_accuracy, heldout_ds) = match &eval_set {
             Some(set) => {
-                let (acc, ds) = evaluate(&model, set, loop_.augment.as_ref(), loop_.seed, batching.size, device)?;
+                let (acc, ds) = evaluate(
+                    &model,
+                    set,
+                    loop_.augment.as_ref(),
+                    loop_.seed,
+                    batching.size,
+                    device,
+                )?;
                 (Some(acc), Some(ds))
             }
             None => (None, None),
@@ -284,14 +291,19 @@ impl Loop<'_> {
     ) -> Result<usize> {
         let (config, model) = (self.config, self.model);
         let step_seed = self.seed.index(progress.global_step);
-        let x = self.crop_flip.apply(images, &mut step_seed.stream("crop-flip"))?;
+        let x = self
+            .crop_flip
+            .apply(images, &mut step_seed.stream("crop-flip"))?;
         let x = &x;
         let n = x.dim(0)?;
         let x_pert = match config.regime {
             Regime::Base => None,
             Regime::C => Some(self.augment.apply(x, &mut step_seed.stream("augment"))?),
             Regime::Adv | Regime::AdvC => {
-                Some(self.pgd.perturb(model, x, y, &mut step_seed.stream("pgd"))?)
+                Some(
+                    self.pgd
+                        .perturb(model, x, y, &mut step_seed.stream("pgd"))?,
+                )
             }
         };
         // ADV's forward pass sees only PGD images: its clean accuracy comes
@@ -416,7 +428,13 @@ mod tests {
         assert!(!b(130, 64).drop_last);
         assert_eq!(b(128, 64).steps_per_epoch, 2);
         assert_eq!(b(65, 2).steps_per_epoch, 32);
-        assert!(Batching::new(1, 64).unwrap_err().to_string().contains("1 image"));
-        assert!(Batching::new(5, 1).unwrap_err().to_string().contains("at least 2"));
+        assert!(Batching::new(1, 64)
+            .unwrap_err()
+            .to_string()
+            .contains("1 image"));
+        assert!(Batching::new(5, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 2"));
     }
 }
