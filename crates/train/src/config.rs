@@ -445,4 +445,39 @@ mod tests {
         assert!(e(&[("augment_level", "7")]).contains("augment_level"));
         assert!(e(&[("pgd_eps", "\"8/0\"")]).contains("division by zero"));
     }
+
+    #[test]
+    fn a_resumed_config_is_the_stored_one_and_only_epochs_may_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = dir.path().join("config.toml");
+        let run = TrainConfig::resolve(None, &ov(&[("lr", "0.003"), ("regime", "c")])).unwrap();
+        std::fs::write(&stored, run.to_toml().unwrap()).unwrap();
+        // Nothing given: the stored configuration, not the defaults.
+        let same = TrainConfig::resolve_resumed(&stored, None, &[]).unwrap();
+        assert_eq!(same, run);
+        let longer = TrainConfig::resolve_resumed(&stored, None, &ov(&[("epochs", "30")])).unwrap();
+        assert_eq!(
+            longer,
+            TrainConfig {
+                epochs: 30,
+                ..run.clone()
+            }
+        );
+        // Repeating a stored value is fine; changing one is named with both values.
+        TrainConfig::resolve_resumed(&stored, None, &ov(&[("regime", "c")])).unwrap();
+        let e = TrainConfig::resolve_resumed(&stored, None, &ov(&[("lr", "0.5"), ("seed", "3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`lr` is 0.003 in the run but 0.5 here"), "{e}");
+        assert!(e.contains("`seed` is 0 in the run but 3 here"), "{e}");
+        let file = dir.path().join("other.toml");
+        std::fs::write(&file, "optimizer = \"sgd\"\n").unwrap();
+        let e = TrainConfig::resolve_resumed(&stored, Some(&file), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`optimizer`") && e.contains("adam") && e.contains("sgd"),
+            "{e}"
+        );
+    }
 }
