@@ -184,54 +184,251 @@ fn a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one() {
     );
 }
 
-/// One brief study on 16x16 shapes, shared by several claims to keep the
-/// suite fast: C lowers DS, ADV raises PGD accuracy, PGD is stronger than
-/// FGSM with every sanity check passing, and the sweep runs on the result.
+/// The last line of stderr that starts with `error:` (clap's usage lines follow it).
+fn error_line(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"))
+        .to_string()
+}
+
+fn base_run(run: &Path, data: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        data,
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+    ];
+    for (flag, default) in [("--batch-size", "64"), ("--seed", "7")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
+        }
+    }
+    args.extend_from_slice(extra);
+    sc_bench(&args)
+}
+
+#[test]
+fn resume_keeps_the_stored_config_and_only_epochs_may_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cut, whole) = (dir.path().join("cut"), dir.path().join("whole"));
+    let constant = ["--set", "schedule=\"constant\""];
+    json_of(&base_run(
+        &cut,
+        DATA,
+        &[&constant[..], &["--epochs", "1"]].concat(),
+    ));
+    let stored = std::fs::read_to_string(cut.join("config.toml")).unwrap();
+
+    // A changed learning rate is refused, naming the key and both values,
+    // and the stored configuration is left as it was.
+    let line = error_line(&base_run(&cut, DATA, &["--resume", "--lr", "0.5"]));
+    assert!(
+        line.contains("`lr`") && line.contains("0.003") && line.contains("0.5"),
+        "{line}"
+    );
+    let line = error_line(&base_run(&cut, DATA, &["--resume", "--set", "alpha=2"]));
+    assert!(
+        line.contains("`alpha`") && line.contains("1.0") && line.contains("2.0"),
+        "{line}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cut.join("config.toml")).unwrap(),
+        stored
+    );
+
+    // More epochs continue from the stored config (no flag repeated) and end
+    // where an uninterrupted run of that length ends.
+    let resumed = json_of(&base_run(&cut, DATA, &["--resume", "--epochs", "2"]));
+    assert_eq!(resumed["global_steps"], 20);
+    json_of(&base_run(
+        &whole,
+        DATA,
+        &[&constant[..], &["--epochs", "2"]].concat(),
+    ));
+    assert_same_weights(&final_weights(&whole), &final_weights(&cut));
+    let now = std::fs::read_to_string(cut.join("config.toml")).unwrap();
+    assert!(
+        now.contains("epochs = 2") && now.contains("lr = 0.003"),
+        "{now}"
+    );
+
+    // A cosine schedule spreads the rate over all epochs: it refuses.
+    let cosine = dir.path().join("cosine");
+    let tiny = "shapes:n=64,test=16,size=16";
+    json_of(&base_run(&cosine, tiny, &["--epochs", "1"]));
+    let line = error_line(&base_run(&cosine, tiny, &["--resume", "--epochs", "2"]));
+    assert!(
+        line.contains("cosine") && line.contains("epochs = 2"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_final_batch_of_one_image_is_dropped_and_the_run_trains_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let data = "shapes:n=129,test=20,size=16";
+    let first = json_of(&base_run(
+        &run,
+        data,
+        &[
+            "--epochs",
+            "1",
+            "--set",
+            "schedule=\"constant\"",
+            "--set",
+            "checkpoint_every=1",
+        ],
+    ));
+    assert_eq!(
+        first["global_steps"], 2,
+        "129 images in batches of 64: 64 + 64, the last one dropped"
+    );
+    let resumed = json_of(&base_run(&run, data, &["--resume", "--epochs", "2"]));
+    assert_eq!(resumed["global_steps"], 4);
+    assert!(resumed["test_accuracy"].as_f64().unwrap().is_finite());
+    let line = error_line(&base_run(
+        &dir.path().join("one"),
+        data,
+        &["--batch-size", "1"],
+    ));
+    assert!(
+        line.contains("batch_size = 1") && line.contains("at least 2"),
+        "{line}"
+    );
+}
+
+#[test]
+fn init_starts_from_a_runs_weights_and_a_bad_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = "shapes:n=64,test=16,size=16";
+    let source = dir.path().join("source");
+    json_of(&base_run(&source, data, &["--epochs", "1"]));
+    // At a vanishing learning rate the trained parameters stay the init's
+    // (Adam moves each by ~lr); a fresh start at the same rate does not.
+    let tiny_lr = [
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-30",
+        "--set",
+        "schedule=\"constant\"",
+    ];
+    let tuned = dir.path().join("tuned");
+    let report = json_of(&base_run(
+        &tuned,
+        data,
+        &[
+            &tiny_lr[..],
+            &["--init", source.to_str().unwrap(), "--seed", "8"],
+        ]
+        .concat(),
+    ));
+    let weights = report["init"]["weights"].as_str().unwrap();
+    assert!(
+        weights.contains("source") && weights.ends_with(".safetensors"),
+        "{weights}"
+    );
+    assert!(report["init"]["replaced_head"].is_null());
+    let fresh = dir.path().join("fresh");
+    json_of(&base_run(
+        &fresh,
+        data,
+        &[&tiny_lr[..], &["--seed", "8"]].concat(),
+    ));
+    let (src, tuned, fresh) = (
+        final_weights(&source),
+        final_weights(&tuned),
+        final_weights(&fresh),
+    );
+    let max_diff = |a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>| {
+        a.iter()
+            .filter(|(k, _)| !k.contains("running_"))
+            .map(|(k, t)| {
+                let f = |t: &Tensor| -> Vec<f32> {
+                    t.to_dtype(candle_core::DType::F32)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                };
+                f(t).iter()
+                    .zip(f(&b[k]))
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max)
+            })
+            .fold(0f32, f32::max)
+    };
+    assert!(max_diff(&src, &tuned) < 1e-20, "{}", max_diff(&src, &tuned));
+    assert!(max_diff(&src, &fresh) > 1e-3);
+
+    let missing = dir.path().join("no-such-run");
+    let out = base_run(
+        &dir.path().join("x"),
+        data,
+        &["--init", missing.to_str().unwrap()],
+    );
+    let line = error_line(&out);
+    assert!(
+        line.contains("no-such-run") && line.contains("no such file"),
+        "{line}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count(),
+        1
+    );
+}
+
+/// A brief study on 16x16 shapes over three seeds, each claim a property
+/// that must hold on every seed: C lowers the held-out DS against base while
+/// it still learns (accuracy at least twice chance: a collapsed,
+/// near-constant model also has a small DS); ADV, fine-tuned from the base
+/// model as in the paper's setting, is more robust to PGD than that base
+/// model; on one seed, PGD is stronger than FGSM with every sanity check
+/// passing, and the sweep runs on the result.
+///
+/// Sized by measurement: 160 steps (1,280 images, 2 epochs, batch 16) take
+/// base to 25-35% test accuracy; ADV from scratch at that budget stays at
+/// base's PGD accuracy, while one epoch of adversarial fine-tuning doubles
+/// it. C uses the quick study's alpha = 0.1 (see xtask's quick plan).
 #[test]
 fn a_brief_study_shows_the_papers_effects() {
     let dir = tempfile::tempdir().unwrap();
-    let data = "shapes:n=1280,test=400,size=16,seed=3";
-    let run = |regime: &str, extra: &[&str]| -> serde_json::Value {
-        let path = dir.path().join(regime);
+    let data = "shapes:n=1280,test=200,size=16,seed=3";
+    let run = |name: &str, regime: &str, seed: &str, extra: &[&str]| -> serde_json::Value {
+        let path = dir.path().join(name);
         let mut args = vec![
             "train",
             "--data",
             data,
             "--regime",
             regime,
-            "--epochs",
-            "10",
             "--batch-size",
-            "32",
-            "--lr",
-            "0.003",
+            "16",
             "--seed",
-            "1",
+            seed,
             "--run",
             path.to_str().unwrap(),
             "--json",
         ];
+        if !extra.contains(&"--epochs") {
+            args.extend(["--epochs", "2"]);
+        }
         args.extend_from_slice(extra);
         json_of(&sc_bench(&args))
     };
-    let base = run("base", &[]);
-    let c = run("c", &[]);
-    let (ds_base, ds_c) = (
-        base["heldout_ds"].as_f64().unwrap(),
-        c["heldout_ds"].as_f64().unwrap(),
-    );
-    eprintln!("held-out DS: base {ds_base:.4}, c {ds_c:.4}");
-    assert!(
-        ds_c < 0.5 * ds_base,
-        "C did not lower DS: base {ds_base}, c {ds_c}"
-    );
-
-    run(
-        "adv",
-        &["--set", "pgd_steps=2", "--set", "pgd_step=\"4/255\""],
-    );
-    let eval = |regime: &str, attack: &str, extra: &[&str]| -> serde_json::Value {
-        let path = dir.path().join(regime);
+    let eval = |name: &str, attack: &str, extra: &[&str]| -> serde_json::Value {
+        let path = dir.path().join(name);
         let mut args = vec![
             "eval",
             "--run",
@@ -245,24 +442,74 @@ fn a_brief_study_shows_the_papers_effects() {
         args.extend_from_slice(extra);
         json_of(&sc_bench(&args))
     };
+    let chance = 0.1;
+    for seed in ["0", "1", "2"] {
+        let base = run(&format!("base-{seed}"), "base", seed, &[]);
+        let c = run(&format!("c-{seed}"), "c", seed, &["--alpha", "0.1"]);
+        let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+        let (ds_base, ds_c) = (f(&base, "heldout_ds"), f(&c, "heldout_ds"));
+        let (acc_base, acc_c) = (f(&base, "test_accuracy"), f(&c, "test_accuracy"));
+        eprintln!("seed {seed}: held-out DS base {ds_base:.4}, c {ds_c:.4}; accuracy base {acc_base:.3}, c {acc_c:.3}");
+        assert!(
+            acc_base >= 2.0 * chance,
+            "seed {seed}: base did not learn: {acc_base}"
+        );
+        assert!(
+            acc_c >= 2.0 * chance,
+            "seed {seed}: C did not learn: {acc_c}"
+        );
+        assert!(
+            ds_c < 0.7 * ds_base,
+            "seed {seed}: C did not lower DS: base {ds_base}, c {ds_c}"
+        );
+        assert!(base["train_adv_accuracy"].is_null());
+
+        let base_dir = dir.path().join(format!("base-{seed}"));
+        let adv = run(
+            &format!("adv-{seed}"),
+            "adv",
+            seed,
+            &[
+                "--init",
+                base_dir.to_str().unwrap(),
+                "--epochs",
+                "1",
+                "--set",
+                "pgd_steps=2",
+                "--set",
+                "pgd_step=\"4/255\"",
+            ],
+        );
+        // ADV reports clean and PGD training accuracy under their own names.
+        let (clean, pgd) = (f(&adv, "train_accuracy"), f(&adv, "train_adv_accuracy"));
+        assert!((0.0..=1.0).contains(&clean) && (0.0..=1.0).contains(&pgd));
+        let metrics =
+            std::fs::read_to_string(dir.path().join(format!("adv-{seed}/metrics.jsonl"))).unwrap();
+        assert!(
+            metrics.contains("\"train_adv_accuracy\":0.")
+                || metrics.contains("\"train_adv_accuracy\":1"),
+            "{metrics}"
+        );
+        let pgd_base = eval(&format!("base-{seed}"), "pgd", &["--no-sanity"]);
+        let pgd_adv = eval(&format!("adv-{seed}"), "pgd", &["--no-sanity"]);
+        let (pb, pa) = (f(&pgd_base, "adv_accuracy"), f(&pgd_adv, "adv_accuracy"));
+        eprintln!("seed {seed}: PGD-10 accuracy base {pb:.3}, adv {pa:.3}");
+        assert!(
+            pa > pb + 0.03,
+            "seed {seed}: ADV is not more robust: base {pb}, adv {pa}"
+        );
+    }
+
     let pgd_base = eval(
-        "base",
+        "base-0",
         "pgd",
         &["--sanity-samples", "100", "--apgd-steps", "50"],
     );
-    let pgd_adv = eval("adv", "pgd", &["--no-sanity"]);
-    let fgsm_base = eval("base", "fgsm", &["--no-sanity"]);
+    let fgsm_base = eval("base-0", "fgsm", &["--no-sanity"]);
     let clean = pgd_base["clean_accuracy"].as_f64().unwrap();
-    let (pb, pa) = (
-        pgd_base["adv_accuracy"].as_f64().unwrap(),
-        pgd_adv["adv_accuracy"].as_f64().unwrap(),
-    );
+    let pb = pgd_base["adv_accuracy"].as_f64().unwrap();
     let fb = fgsm_base["adv_accuracy"].as_f64().unwrap();
-    eprintln!(
-        "base: clean {clean:.3}, FGSM {fb:.3}, PGD-10 {pb:.3}; adv: clean {}, PGD-10 {pa:.3}",
-        pgd_adv["clean_accuracy"]
-    );
-    assert!(clean > 0.3, "the base model did not learn: {clean}");
+    eprintln!("base: clean {clean:.3}, FGSM {fb:.3}, PGD-10 {pb:.3}");
     assert!(
         pb < 0.5 * clean,
         "PGD barely lowers accuracy: clean {clean}, pgd {pb}"
@@ -270,10 +517,6 @@ fn a_brief_study_shows_the_papers_effects() {
     assert!(
         pb <= fb && fb < clean,
         "expected PGD <= FGSM < clean: {pb}, {fb}, {clean}"
-    );
-    assert!(
-        pa > pb + 0.02,
-        "ADV is not more robust: base {pb}, adv {pa}"
     );
     let checks = pgd_base["sanity"].as_array().unwrap();
     assert!(checks.len() >= 5, "{checks:?}");
@@ -284,7 +527,7 @@ fn a_brief_study_shows_the_papers_effects() {
     let sweep = json_of(&sc_bench(&[
         "sweep",
         "--run",
-        dir.path().join("c").to_str().unwrap(),
+        dir.path().join("c-0").to_str().unwrap(),
         "--data",
         data,
         "--kinds",
@@ -322,6 +565,9 @@ fn bad_training_input_gives_clear_errors() {
         (vec!["--set", "epochs=\"five\""], "epochs"),
         (vec!["--alpha", "-1"], "alpha"),
         (vec!["--regime", "fancy"], "fancy"),
+        (vec!["--model", "vgg"], "vgg"),
+        (vec!["--set", "batch_size=1"], "batch_size"),
+        (vec!["--set", "crop_padding=16"], "crop_padding"),
         (vec!["--set", "nope=1"], "nope"),
         (vec!["--regime", "c", "--alpha", "1e300"], "the loss is"),
     ] {
@@ -336,13 +582,9 @@ fn bad_training_input_gives_clear_errors() {
         ];
         all.extend(args.iter().copied());
         let out = sc_bench(&all);
-        let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{all:?} succeeded");
-        let last = err.trim_end().lines().last().unwrap_or("");
-        assert!(
-            last.starts_with("error:") && last.contains(needle),
-            "{all:?}: {err}"
-        );
+        let line = error_line(&out);
+        assert!(line.contains(needle), "{all:?}: {line}");
         let _ = std::fs::remove_dir_all(&run);
     }
     // A run directory holding another model's checkpoint.

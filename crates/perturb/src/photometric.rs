@@ -20,7 +20,7 @@
 //! their own grayscale, so saturation and hue leave them unchanged and
 //! contrast blends with their mean.
 
-use crate::{check_images, Error, Perturbation, Result};
+use crate::{check_images, Error, Perturbation, PerturbationKind, Result};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -39,24 +39,28 @@ pub const HUE_SHIFTS: [f64; 4] = [0.1, 0.2, 0.3, 0.4];
 /// Additive brightness shift of `delta` pixel values (of 255).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Brightness {
+    /// The shift, in pixel values of 255 (Table 1: 16, 32, 48, 64).
     pub delta: f64,
 }
 
 /// Contrast change by `factor` (1 = identity, 0 = flat gray mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Contrast {
+    /// The blend factor (Table 1: 1.25, 1.5, 1.75, 2).
     pub factor: f64,
 }
 
 /// Saturation change by `factor` (1 = identity, 0 = grayscale).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Saturation {
+    /// The blend factor (Table 1: 1.25, 1.5, 1.75, 2).
     pub factor: f64,
 }
 
 /// Hue rotation by `shift` of the colour wheel (any real; 1.0 is a full turn).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hue {
+    /// The rotation, as a fraction of the colour wheel (Table 1: 0.1-0.4).
     pub shift: f64,
 }
 
@@ -304,28 +308,176 @@ impl Perturbation for Hue {
 }
 
 /// The random photometric augmentation of the continuity-constrained
-/// regime C (the paper's `P(x)`, Sec. 2.1 and 4.1), in the style of
-/// torchvision's `ColorJitter`.
+/// regime C, as the paper describes it (the `P(x)` of Sec. 2.1-2.2 and 4.1:
+/// "brightness, contrast, saturation or hue, chosen at random"): for each
+/// image, one of the four Table 1 perturbations, chosen uniformly, at a
+/// strength drawn uniformly up to the Table 1 value of `level` in either
+/// direction (see [`RandomPhotometric::range`]).
 ///
-/// For each image, a brightness shift uniform in `±delta`, contrast and
-/// saturation factors uniform in `[2 - f, f]` and a hue shift uniform in
-/// `±shift`, with `delta`, `f`, `shift` the Table 1 values of `level`; the
-/// four are applied in an order drawn at random for the batch.
+/// Saturation and hue do nothing to a single-channel image, so on gray
+/// batches the choice is between brightness and contrast only: every image
+/// is perturbed by a kind that can change it.
+///
+/// The compound ColorJitter-style augmentation (all four at once) is
+/// [`PhotometricJitter`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RandomPhotometric {
+    /// The Table 1 level that bounds the strength.
     pub level: Level,
 }
 
+/// What [`RandomPhotometric`] drew for one image: the kind and its parameter
+/// (a brightness delta in pixel values of 255, a contrast or saturation
+/// factor, a hue shift as a fraction of the colour wheel).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhotometricChoice {
+    /// One of [`PerturbationKind::PHOTOMETRIC`].
+    pub kind: PerturbationKind,
+    /// The kind's parameter, inside [`RandomPhotometric::range`].
+    pub value: f64,
+}
+
 impl RandomPhotometric {
-    /// Magnitudes up to `level`.
+    /// Strengths up to `level`.
     pub fn new(level: Level) -> Self {
         RandomPhotometric { level }
+    }
+
+    /// The closed interval a parameter of `kind` is drawn from: the Table 1
+    /// value `v` of the level in both directions around the identity
+    /// (brightness `[-v, v]`, contrast and saturation `[2 - v, v]`, hue
+    /// `[-v, v]`), torchvision's `ColorJitter` convention. A spatial kind
+    /// has no photometric strength: `(0, 0)`.
+    pub fn range(&self, kind: PerturbationKind) -> (f64, f64) {
+        let i = self.level.index();
+        match kind {
+            PerturbationKind::Brightness => (-BRIGHTNESS_DELTAS[i], BRIGHTNESS_DELTAS[i]),
+            PerturbationKind::Contrast | PerturbationKind::Saturation => {
+                (2.0 - BLEND_FACTORS[i], BLEND_FACTORS[i])
+            }
+            PerturbationKind::Hue => (-HUE_SHIFTS[i], HUE_SHIFTS[i]),
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// The kinds that can change an image of `channels` channels.
+    pub fn kinds(channels: usize) -> &'static [PerturbationKind] {
+        if channels == 1 {
+            &PerturbationKind::PHOTOMETRIC[..2]
+        } else {
+            &PerturbationKind::PHOTOMETRIC
+        }
+    }
+
+    /// Draws the kind and strength of each of `n` images of `channels`
+    /// channels (per image: the kind, then its parameter).
+    pub fn choose(
+        &self,
+        n: usize,
+        channels: usize,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<PhotometricChoice> {
+        let kinds = Self::kinds(channels);
+        (0..n)
+            .map(|_| {
+                let kind = kinds[rng.random_range(0..kinds.len())];
+                let (lo, hi) = self.range(kind);
+                PhotometricChoice {
+                    kind,
+                    value: rng.random_range(lo..=hi),
+                }
+            })
+            .collect()
+    }
+
+    /// Applies one drawn choice per image of `x`: each kind runs once, on the
+    /// images that drew it, and the results go back to their places.
+    pub fn apply_choices(x: &Tensor, choices: &[PhotometricChoice]) -> Result<Tensor> {
+        let (n, ..) = check_images(x)?;
+        if choices.len() != n {
+            return Err(Error::InvalidParameter {
+                name: "photometric choices",
+                problem: format!("{} choices for a batch of {n} images", choices.len()),
+            });
+        }
+        let mut parts = Vec::new();
+        let mut placed = Vec::with_capacity(n);
+        for kind in PerturbationKind::PHOTOMETRIC {
+            let (index, values): (Vec<u32>, Vec<f64>) = choices
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.kind == kind)
+                .map(|(i, c)| (i as u32, c.value))
+                .unzip();
+            if index.is_empty() {
+                continue;
+            }
+            let ids = Tensor::new(index.as_slice(), x.device())?;
+            let sub = x.index_select(&ids, 0)?;
+            parts.push(match kind {
+                PerturbationKind::Brightness => brightness(&sub, &values)?,
+                PerturbationKind::Contrast => contrast(&sub, &values)?,
+                PerturbationKind::Saturation => saturation(&sub, &values)?,
+                _ => hue(&sub, &values)?,
+            });
+            placed.extend(index);
+        }
+        if parts.is_empty() {
+            return Ok(x.clone());
+        }
+        // `placed[j]` is the image at row j of the concatenation; invert it.
+        let mut row_of = vec![0u32; n];
+        for (row, &image) in placed.iter().enumerate() {
+            row_of[image as usize] = row as u32;
+        }
+        let rows = Tensor::new(row_of.as_slice(), x.device())?;
+        Ok(Tensor::cat(&parts, 0)?.index_select(&rows, 0)?)
     }
 }
 
 impl Perturbation for RandomPhotometric {
     fn name(&self) -> &'static str {
         "random-photometric"
+    }
+    fn params(&self) -> Vec<(&'static str, f64)> {
+        let i = self.level.index();
+        vec![
+            ("level", f64::from(self.level.get())),
+            ("max_brightness_delta", BRIGHTNESS_DELTAS[i]),
+            ("max_blend_factor", BLEND_FACTORS[i]),
+            ("max_hue_shift", HUE_SHIFTS[i]),
+        ]
+    }
+    fn apply(&self, x: &Tensor, rng: &mut dyn rand::RngCore) -> Result<Tensor> {
+        let (n, c, ..) = check_images(x)?;
+        let choices = self.choose(n, c, rng);
+        Self::apply_choices(x, &choices)
+    }
+}
+
+/// A compound ColorJitter-style augmentation (torchvision's `ColorJitter`
+/// with the Table 1 magnitudes): for each image, a brightness shift uniform
+/// in `±delta`, contrast and saturation factors uniform in `[2 - f, f]` and a
+/// hue shift uniform in `±shift`, with `delta`, `f`, `shift` the Table 1
+/// values of `level`; the four are applied in an order drawn at random for
+/// the batch. Stronger than the paper's one-at-a-time [`RandomPhotometric`];
+/// kept as an option (`augment = "jitter"` in sc-train).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhotometricJitter {
+    /// The Table 1 level that bounds each of the four magnitudes.
+    pub level: Level,
+}
+
+impl PhotometricJitter {
+    /// Magnitudes up to `level`.
+    pub fn new(level: Level) -> Self {
+        PhotometricJitter { level }
+    }
+}
+
+impl Perturbation for PhotometricJitter {
+    fn name(&self) -> &'static str {
+        "photometric-jitter"
     }
     fn params(&self) -> Vec<(&'static str, f64)> {
         let i = self.level.index();
@@ -448,18 +600,55 @@ mod tests {
     }
 
     #[test]
-    fn random_photometric_is_seeded_and_bounded_by_its_level() {
+    fn random_augmentations_are_seeded_and_stay_in_range() {
         let x = Tensor::rand(0f32, 1f32, (4, 3, 8, 8), &Device::Cpu).unwrap();
-        let p = RandomPhotometric::new(Level::new(1).unwrap());
-        let a = p.apply(&x, &mut Seed(1).stream("aug")).unwrap();
-        let b = p.apply(&x, &mut Seed(1).stream("aug")).unwrap();
-        let c = p.apply(&x, &mut Seed(2).stream("aug")).unwrap();
-        assert_eq!(max_abs_diff(&a, &b), 0.0);
-        assert!(max_abs_diff(&a, &c) > 0.0);
-        assert!(max_abs_diff(&a, &x) > 0.0);
-        let lo: f32 = a.min_all().unwrap().to_scalar().unwrap();
-        let hi: f32 = a.max_all().unwrap().to_scalar().unwrap();
-        assert!(lo >= 0.0 && hi <= 1.0);
+        let level = Level::new(1).unwrap();
+        for p in [
+            Box::new(RandomPhotometric::new(level)) as Box<dyn Perturbation>,
+            Box::new(PhotometricJitter::new(level)),
+        ] {
+            let a = p.apply(&x, &mut Seed(1).stream("aug")).unwrap();
+            let b = p.apply(&x, &mut Seed(1).stream("aug")).unwrap();
+            let c = p.apply(&x, &mut Seed(2).stream("aug")).unwrap();
+            assert_eq!(max_abs_diff(&a, &b), 0.0, "{}", p.name());
+            assert!(max_abs_diff(&a, &c) > 0.0, "{}", p.name());
+            assert!(max_abs_diff(&a, &x) > 0.0, "{}", p.name());
+            let lo: f32 = a.min_all().unwrap().to_scalar().unwrap();
+            let hi: f32 = a.max_all().unwrap().to_scalar().unwrap();
+            assert!(lo >= 0.0 && hi <= 1.0, "{}", p.name());
+        }
+    }
+
+    #[test]
+    fn random_photometric_choices_cover_the_kinds_within_the_level() {
+        let p = RandomPhotometric::new(Level::new(3).unwrap());
+        let choices = p.choose(400, 3, &mut Seed(5).stream("c"));
+        for kind in PerturbationKind::PHOTOMETRIC {
+            let of_kind: Vec<f64> = choices
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| c.value)
+                .collect();
+            // 400 draws of 4 equally likely kinds: 100 expected, sd ~8.7.
+            assert!(
+                (60..=140).contains(&of_kind.len()),
+                "{kind}: {}",
+                of_kind.len()
+            );
+            let (lo, hi) = p.range(kind);
+            assert!(of_kind.iter().all(|v| (lo..=hi).contains(v)), "{kind}");
+        }
+        assert_eq!(p.range(PerturbationKind::Contrast), (0.25, 1.75));
+        assert_eq!(p.range(PerturbationKind::Brightness), (-48.0, 48.0));
+        // Gray images only draw the kinds that change them.
+        let gray = p.choose(100, 1, &mut Seed(5).stream("c"));
+        assert!(gray.iter().all(|c| matches!(
+            c.kind,
+            PerturbationKind::Brightness | PerturbationKind::Contrast
+        )));
+        let x = Tensor::full(0.5f32, (2, 3, 4, 4), &Device::Cpu).unwrap();
+        let e = RandomPhotometric::apply_choices(&x, &choices[..3]).unwrap_err();
+        assert!(e.to_string().contains("3 choices for a batch of 2"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,9 @@ fn any_perturbation() -> impl Strategy<Value = Box<dyn Perturbation>> {
         (0usize..4, 1usize..8).prop_map(|(k, l)| Box::new(crate::RandomPhotometric::new(
             Level::new(1 + (k as i64 + l as i64) % 4).unwrap()
         )) as Box<dyn Perturbation>),
+        (1i64..=4).prop_map(|l| Box::new(crate::photometric::PhotometricJitter::new(
+            Level::new(l).unwrap()
+        )) as Box<dyn Perturbation>),
     ]
 }
 
@@ -187,6 +190,34 @@ proptest! {
             let p = kind.at_level(Level::new(level).unwrap()).unwrap();
             let y = p.apply(&x, &mut Seed(seed).stream("p")).unwrap();
             prop_assert!(flat(&y).iter().all(|v| (0.0..=1.0).contains(v)), "{kind} level {level}");
+        }
+    }
+
+    /// The paper's P(x): every image is exactly one photometric kind,
+    /// re-applied on its own with the drawn parameter, and that parameter
+    /// lies in the level's range; the same seed draws the same choices.
+    #[test]
+    fn random_photometric_is_one_kind_per_image_within_its_level(
+        x in batch(), level in 1i64..=4, seed in any::<u64>()
+    ) {
+        let p = crate::RandomPhotometric::new(Level::new(level).unwrap());
+        let (n, c) = (x.dim(0).unwrap(), x.dim(1).unwrap());
+        let y = p.apply(&x, &mut Seed(seed).stream("p")).unwrap();
+        let choices = p.choose(n, c, &mut Seed(seed).stream("p"));
+        prop_assert!(flat(&y).iter().all(|v| (0.0..=1.0).contains(v)));
+        for (i, choice) in choices.iter().enumerate() {
+            let (lo, hi) = p.range(choice.kind);
+            prop_assert!((lo..=hi).contains(&choice.value), "{:?}", choice);
+            prop_assert!(crate::RandomPhotometric::kinds(c).contains(&choice.kind));
+            let one = x.narrow(0, i, 1).unwrap();
+            let again = match choice.kind {
+                PerturbationKind::Brightness => crate::photometric::brightness(&one, &[choice.value]),
+                PerturbationKind::Contrast => crate::photometric::contrast(&one, &[choice.value]),
+                PerturbationKind::Saturation => crate::photometric::saturation(&one, &[choice.value]),
+                _ => crate::photometric::hue(&one, &[choice.value]),
+            }.unwrap();
+            // Bit-equal: the batch runs the same per-image arithmetic.
+            prop_assert_eq!(flat(&y.narrow(0, i, 1).unwrap()), flat(&again), "image {} {:?}", i, choice);
         }
     }
 }

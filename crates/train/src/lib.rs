@@ -3,7 +3,7 @@
 //! | regime | loss |
 //! |---|---|
 //! | `base` | `CE(F(x), y)` |
-//! | `c` | `CE(F(x), y) + alpha * DS(F(x), F(P(x)))`, P the random photometric augmentation |
+//! | `c` | `CE(F(x), y) + alpha * DS(F(x), F(P(x)))`, P the random photometric augmentation (`augment`: the paper's one-of-four, or a jitter of all four) |
 //! | `adv` | `CE(F(x_adv), y)`, x_adv from PGD (Madry et al. 2018) |
 //! | `adv-c` | `CE(F(x), y) + alpha * DS(F(x), F(x_adv))` (Adversarial Logit Pairing) |
 //!
@@ -17,6 +17,14 @@
 //! order from the epoch, augmentation and PGD starts from the global step),
 //! so a run resumed from its last checkpoint ends with exactly the weights
 //! of an uninterrupted one.
+//!
+//! The configuration describes the run: resuming with any other value than
+//! the stored one is an error, except `epochs`, which may change where the
+//! steps already taken keep their learning rates (`constant` and `step`
+//! schedules; `cosine` and `one-cycle` spread the rate over all epochs, so
+//! they refuse). `init` starts from trained weights (fine-tuning, transfer);
+//! `crop_padding` and `hflip` add the CIFAR augmentation. A final batch of a
+//! single image is dropped (a train-mode BatchNorm needs two images).
 //!
 //! ```no_run
 //! use sc_train::{train, NoObserver, TrainConfig};
@@ -37,19 +45,28 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
+mod augment;
+mod checkpoint;
 mod config;
+mod init;
+mod loss;
+mod metrics;
 mod optim;
+mod resume;
 mod run;
 mod schedule;
 mod trainer;
 
-pub use config::{NormalizeChoice, Regime, TrainConfig};
+pub use augment::{CropFlip, CropFlipChoice};
+pub use config::{AugmentChoice, NormalizeChoice, Regime, TrainConfig};
+pub use loss::{regime_loss, StepLoss};
+pub use metrics::{EpochMetrics, InitInfo, NoObserver, Observer, StepInfo, TrainReport};
 pub use optim::{Hyper, Optimizer, OptimizerKind};
 pub use run::RunDir;
 pub use schedule::{Position, Schedule};
-pub use trainer::{
-    regime_loss, train, EpochMetrics, NoObserver, Observer, StepInfo, StepLoss, TrainReport,
-};
+pub use trainer::train;
 
 use std::path::PathBuf;
 
@@ -62,37 +79,55 @@ pub enum Error {
     Config(String),
     /// A run directory that cannot be used as asked.
     #[error("run directory {path}: {problem}")]
-    RunDir { path: PathBuf, problem: String },
+    RunDir {
+        /// The run directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A checkpoint that cannot be restored.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
     /// The loss became NaN or infinite.
     #[error("the loss is {value} at epoch {epoch}, step {step} (global step {global_step}): training stopped; lower the learning rate or enable grad_clip")]
     NonFinite {
+        /// The loss value.
         value: f64,
+        /// Epoch (0-based).
         epoch: u64,
+        /// Step within the epoch (0-based).
         step: u64,
+        /// Step of the run (0-based).
         global_step: u64,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// From sc-data (loading the data set).
     #[error(transparent)]
     Data(#[from] sc_data::Error),
+    /// From sc-models (building, loading, saving a model).
     #[error(transparent)]
     Models(#[from] sc_models::Error),
+    /// From sc-attack (PGD of the adversarial regimes).
     #[error(transparent)]
     Attack(#[from] sc_attack::Error),
+    /// From sc-perturb (the photometric augmentation).
     #[error(transparent)]
     Perturb(#[from] sc_perturb::Error),
+    /// From sc-loss.
     #[error(transparent)]
     Loss(#[from] sc_loss::Error),
+    /// From sc-core.
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From candle (tensor operations).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

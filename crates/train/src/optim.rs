@@ -37,11 +37,17 @@ pub struct Optimizer {
 /// Hyper-parameters shared by both kinds (unused ones are ignored).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hyper {
+    /// Adam's first-moment decay.
     pub beta1: f64,
+    /// Adam's second-moment decay.
     pub beta2: f64,
+    /// Adam's denominator epsilon.
     pub eps: f64,
+    /// SGD momentum.
     pub momentum: f64,
+    /// SGD with Nesterov momentum.
     pub nesterov: bool,
+    /// L2 weight decay added to the gradient.
     pub weight_decay: f64,
 }
 

@@ -29,6 +29,22 @@ pub struct Position {
 }
 
 impl Schedule {
+    /// The configuration name: `constant`, `step`, `cosine` or `one-cycle`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Step => "step",
+            Schedule::Cosine => "cosine",
+            Schedule::OneCycle => "one-cycle",
+        }
+    }
+
+    /// Whether the rate of a step depends on the run's total length (so a
+    /// run cannot change its `epochs` once it has taken a step).
+    pub fn depends_on_total(self) -> bool {
+        matches!(self, Schedule::Cosine | Schedule::OneCycle)
+    }
+
     /// The learning rate at `pos` for base rate `lr`; `every_epochs` and
     /// `gamma` are used by [`Schedule::Step`].
     pub fn rate(self, lr: f64, pos: Position, every_epochs: u64, gamma: f64) -> f64 {

@@ -2,7 +2,8 @@ use crate::Out;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sc_train::{EpochMetrics, Observer, StepInfo, TrainConfig};
+use sc_models::Arch;
+use sc_train::{EpochMetrics, InitInfo, Observer, Regime, StepInfo, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -14,10 +15,10 @@ pub struct TrainArgs {
     data: Option<String>,
     /// small-cnn, resnet18 or resnet50.
     #[arg(long)]
-    model: Option<String>,
+    model: Option<Arch>,
     /// base, c, adv or adv-c.
     #[arg(long)]
-    regime: Option<String>,
+    regime: Option<Regime>,
     /// Weight of the continuity term.
     #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,
@@ -32,10 +33,15 @@ pub struct TrainArgs {
     optimizer: Option<String>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Start from trained weights: a run directory (its last checkpoint) or a
+    /// .safetensors file; another class count gets a new final layer.
+    #[arg(long, value_name = "RUN_OR_WEIGHTS")]
+    init: Option<String>,
     /// The run directory (config.toml, checkpoints/, metrics.jsonl).
     #[arg(long)]
     run: PathBuf,
-    /// Continue the run in --run from its last complete checkpoint.
+    /// Continue the run in --run from its last complete checkpoint, with its
+    /// config.toml; only --epochs may change.
     #[arg(long)]
     resume: bool,
     /// A TOML file of options; command-line flags override it.
@@ -62,14 +68,15 @@ impl TrainArgs {
             }
         };
         push("data", self.data.as_deref().map(quoted));
-        push("model", self.model.as_deref().map(quoted));
-        push("regime", self.regime.as_deref().map(quoted));
+        push("model", self.model.map(|a| quoted(a.name())));
+        push("regime", self.regime.map(|r| quoted(r.name())));
         push("alpha", self.alpha.map(|v| format!("{v:?}")));
         push("epochs", self.epochs.map(|v| v.to_string()));
         push("batch_size", self.batch_size.map(|v| v.to_string()));
         push("lr", self.lr.map(|v| format!("{v:?}")));
         push("optimizer", self.optimizer.as_deref().map(quoted));
         push("seed", self.seed.map(|v| v.to_string()));
+        push("init", self.init.as_deref().map(quoted));
         for kv in &self.set {
             let (k, v) = kv
                 .split_once('=')
@@ -104,6 +111,21 @@ impl Observer for Bars {
         }
     }
 
+    fn init(&mut self, init: &InitInfo) {
+        if !self.quiet {
+            eprintln!(
+                "starting from {}{}",
+                init.weights,
+                match init.replaced_head {
+                    Some((from, to)) => format!(
+                        " with a new final layer drawn from the seed ({from} -> {to} classes)"
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
+    }
+
     fn step(&mut self, info: &StepInfo) {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
@@ -117,8 +139,12 @@ impl Observer for Bars {
             bar
         });
         bar.set_position(info.step);
+        let adv = info
+            .adv_accuracy
+            .map(|a| format!(" adv acc {a:.3}"))
+            .unwrap_or_default();
         bar.set_message(format!(
-            "loss {:.4} ce {:.4} cont {:.4} acc {:.3} {:.0} img/s",
+            "loss {:.4} ce {:.4} cont {:.4} clean acc {:.3}{adv} {:.0} img/s",
             info.loss, info.ce, info.continuity, info.accuracy, info.images_per_second
         ));
     }
@@ -128,12 +154,15 @@ impl Observer for Bars {
             bar.finish_and_clear();
         }
         eprintln!(
-            "epoch {}: loss {:.4} (ce {:.4}, continuity {:.4}), train acc {:.4}, test acc {}, held-out DS {}, {:.0} s",
+            "epoch {}: loss {:.4} (ce {:.4}, continuity {:.4}), train acc {:.4} (clean){}, test acc {}, held-out DS {}, {:.0} s",
             m.epoch + 1,
             m.loss,
             m.ce,
             m.continuity,
             m.train_accuracy,
+            m.train_adv_accuracy
+                .map(|a| format!(", {a:.4} (PGD)"))
+                .unwrap_or_default(),
             m.test_accuracy.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
             m.heldout_ds.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into()),
             m.elapsed_seconds
@@ -143,7 +172,12 @@ impl Observer for Bars {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let out = Out::new(args.json);
-    let config = TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?;
+    let stored = args.run.join("config.toml");
+    let config = if args.resume && stored.is_file() {
+        TrainConfig::resolve_resumed(&stored, args.config.as_deref(), &args.overrides()?)?
+    } else {
+        TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?
+    };
     let device = crate::model::device(&args.device)?;
     let report = sc_train::train(
         &config,
@@ -168,6 +202,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     out.json(&json!({
         "test_accuracy": report.test_accuracy,
         "heldout_ds": report.heldout_ds,
+        "train_accuracy": report.train_accuracy,
+        "train_adv_accuracy": report.train_adv_accuracy,
+        "init": report.init,
         "epochs": report.epochs,
         "global_steps": report.global_steps,
         "seconds": report.seconds,
