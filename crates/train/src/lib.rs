@@ -45,7 +45,6 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
-#![warn(missing_docs)]
 
 mod augment;
 mod checkpoint;

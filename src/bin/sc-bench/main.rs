@@ -62,6 +62,7 @@ pub struct Out {
 }
 
 impl Out {
+    /// Human text on stderr when `json`, else on stdout.
     pub fn new(json: bool) -> Self {
         Out { json }
     }
