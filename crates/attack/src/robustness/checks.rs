@@ -146,9 +146,18 @@ impl Context<'_> {
         Ok(run_attack(self.model, &s.x, &s.y, attack, s.batch_size, &mut rng)?.correct)
     }
 
-    /// Images robust to `attack` on the subset.
+    /// Images robust to `attack` on the subset: it attacks only the
+    /// correctly classified ones (a misclassified image is not robust
+    /// whatever the attack does, so attacking it would be wasted work).
     fn robust(&self, attack: &dyn Attack, stream: &str) -> Result<usize> {
-        Ok(count(&and(&self.subset.clean, &self.run(attack, stream)?)))
+        let s = &self.subset;
+        let idx: Vec<usize> = (0..s.len()).filter(|&i| s.clean[i]).collect();
+        if idx.is_empty() {
+            return Ok(0);
+        }
+        let (xs, ys) = (gather_rows(&s.x, &idx)?, gather_rows(&s.y, &idx)?);
+        let mut rng = self.seed.stream(stream);
+        Ok(count(&run_attack(self.model, &xs, &ys, attack, s.batch_size, &mut rng)?.correct))
     }
 
     /// `eps-zero`, and the robust count at eps = 0 for the grid; `None` when
