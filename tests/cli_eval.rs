@@ -70,11 +70,26 @@ fn flags_that_do_not_apply_to_the_attack_are_errors() {
         fails_naming(&args, &[flag, attack]);
     }
     for (extra, needles) in [
-        (vec!["--sanity-samples", "0"], vec!["--sanity-samples", "at least 1"]),
-        (vec!["--no-sanity", "--sanity-samples", "5"], vec!["--sanity-samples", "--no-sanity"]),
-        (vec!["--no-sanity", "--strict"], vec!["--strict", "--no-sanity"]),
-        (vec!["--no-sanity", "--apgd-steps", "5"], vec!["--apgd-steps", "pgd"]),
-        (vec!["--attack", "auto", "--targets", "0"], vec!["--targets", "at least 1"]),
+        (
+            vec!["--sanity-samples", "0"],
+            vec!["--sanity-samples", "at least 1"],
+        ),
+        (
+            vec!["--no-sanity", "--sanity-samples", "5"],
+            vec!["--sanity-samples", "--no-sanity"],
+        ),
+        (
+            vec!["--no-sanity", "--strict"],
+            vec!["--strict", "--no-sanity"],
+        ),
+        (
+            vec!["--no-sanity", "--apgd-steps", "5"],
+            vec!["--apgd-steps", "pgd"],
+        ),
+        (
+            vec!["--attack", "auto", "--targets", "0"],
+            vec!["--targets", "at least 1"],
+        ),
     ] {
         let mut args = base.to_vec();
         args.extend(extra.iter().copied());
@@ -87,7 +102,10 @@ fn flags_that_do_not_apply_to_the_attack_are_errors() {
     let out = sc_bench(&args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.lines().next().unwrap().contains("'autoattack'"), "{err}");
+    assert!(
+        err.lines().next().unwrap().contains("'autoattack'"),
+        "{err}"
+    );
     assert!(err.contains("apgd-t") && err.contains("auto"), "{err}");
 }
 
@@ -97,15 +115,32 @@ fn auto_reports_the_worst_case_and_each_attack_and_pgd_says_it_is_an_upper_bound
     let (run, _) = trained(dir.path());
     let run = run.to_str().unwrap();
     let auto = json_of(&sc_bench(&[
-        "eval", "--run", run, "--data", DATA, "--attack", "auto", "--apgd-steps", "10",
+        "eval",
+        "--run",
+        run,
+        "--data",
+        DATA,
+        "--attack",
+        "auto",
+        "--apgd-steps",
+        "10",
         "--json",
     ]));
-    for key in ["clean_accuracy", "robust_accuracy", "attacks", "sanity", "upper_bound"] {
+    for key in [
+        "clean_accuracy",
+        "robust_accuracy",
+        "attacks",
+        "sanity",
+        "upper_bound",
+    ] {
         assert!(auto.get(key).is_some(), "no {key}: {auto}");
     }
     assert_eq!(auto["upper_bound"], false);
     let attacks = auto["attacks"].as_array().unwrap();
-    let names: Vec<&str> = attacks.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = attacks
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["pgd", "apgd-ce", "apgd-t"]);
     // Accuracy after each attack never rises, and the last is the worst case.
     let mut prev = auto["clean_accuracy"].as_f64().unwrap();
@@ -127,7 +162,13 @@ fn auto_reports_the_worst_case_and_each_attack_and_pgd_says_it_is_an_upper_bound
     assert!(out.status.success());
     assert!(text.contains("upper bound"), "{text}");
     let pgd = json_of(&sc_bench(&[
-        "eval", "--run", run, "--data", DATA, "--no-sanity", "--json",
+        "eval",
+        "--run",
+        run,
+        "--data",
+        DATA,
+        "--no-sanity",
+        "--json",
     ]));
     assert_eq!(pgd["upper_bound"], true);
     assert_eq!(pgd["attacks"].as_array().unwrap().len(), 1);
@@ -159,7 +200,16 @@ fn strict_exits_non_zero_naming_the_failed_checks() {
     let constant = dir.path().join("constant.safetensors");
     candle_core::safetensors::save(&zeroed, &constant).unwrap();
     let w = constant.to_str().unwrap();
-    let args = ["eval", "--model", "small-cnn", "--weights", w, "--data", DATA, "--json"];
+    let args = [
+        "eval",
+        "--model",
+        "small-cnn",
+        "--weights",
+        w,
+        "--data",
+        DATA,
+        "--json",
+    ];
     let lenient = json_of(&sc_bench(&args));
     assert_eq!(lenient["sanity_passed"], false, "{lenient}");
     let mut strict = args.to_vec();
@@ -168,7 +218,10 @@ fn strict_exits_non_zero_naming_the_failed_checks() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.trim_end().lines().last().unwrap();
-    assert!(last.starts_with("error: --strict") && last.contains("large-eps"), "{err}");
+    assert!(
+        last.starts_with("error: --strict") && last.contains("large-eps"),
+        "{err}"
+    );
     // The report is still printed before the error.
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sanity_passed"], false);

@@ -346,7 +346,9 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
          attack; **robust** is the per-image worst case over all three, the number to trust: \
          PGD alone is an upper bound. ",
     );
-    s.push_str("The paper's numbers are ResNet18 on CIFAR-100 under PGD; compare trends, not levels.\n\n");
+    s.push_str(
+        "The paper's numbers are ResNet18 on CIFAR-100 under PGD; compare trends, not levels.\n\n",
+    );
     s.push_str("| regime | clean | PGD-10 | + APGD-CE | + APGD-T = robust | paper clean | paper PGD | sanity checks |\n|---|---|---|---|---|---|---|---|\n");
     for (regime, paper_clean, paper_pgd) in PAPER_TABLE2 {
         let clean: Vec<f64> = per_regime(results, regime)
@@ -379,7 +381,13 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
                 failed.join(", ")
             )
         };
-        let cell = |v: &[f64]| if v.is_empty() { "-".to_string() } else { fmt_pct(v) };
+        let cell = |v: &[f64]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                fmt_pct(v)
+            }
+        };
         s.push_str(&format!(
             "| {regime} | {} | {} | {} | **{}** | {paper_clean:.2}% | {paper_pgd:.2}% | {sanity} |\n",
             cell(&clean),
@@ -389,8 +397,12 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
         ));
     }
     let trend = |a: &str, b: &str, key: &dyn Fn(&Value) -> Option<f64>| -> Option<bool> {
-        let x: Vec<f64> = per_regime(results, a).filter_map(|r| key(&r["eval"])).collect();
-        let y: Vec<f64> = per_regime(results, b).filter_map(|r| key(&r["eval"])).collect();
+        let x: Vec<f64> = per_regime(results, a)
+            .filter_map(|r| key(&r["eval"]))
+            .collect();
+        let y: Vec<f64> = per_regime(results, b)
+            .filter_map(|r| key(&r["eval"]))
+            .collect();
         (!x.is_empty() && !y.is_empty()).then(|| mean_sd(&x).0 > mean_sd(&y).0)
     };
     let pgd_acc = |e: &Value| f(&e["attacks"][0]["accuracy"]);
@@ -415,8 +427,7 @@ fn markdown(plan: &Plan, results: &[Value]) -> String {
             let e = &r["eval"];
             s.push_str(&format!(
                 "- {regime} (seed {}, {} images):",
-                r["seed"],
-                e["sanity_samples"]
+                r["seed"], e["sanity_samples"]
             ));
             for c in e["sanity"].as_array().into_iter().flatten() {
                 let values: Vec<String> = c["values"]

@@ -4,8 +4,8 @@
 use crate::attack::Attack;
 use crate::error::{invalid_input, invalid_param, Result};
 use crate::input::check_batch;
-use crate::objective::logits;
 use crate::norm::{per_sample_l1, per_sample_norms, Norm};
+use crate::objective::logits;
 use crate::ops::{scale_per_sample, to_f64_vec, to_u32_vec};
 use crate::threat::ThreatModel;
 use candle_core::{DType, Tensor, Var, D};

@@ -3,8 +3,8 @@
 use crate::attack::Attack;
 use crate::error::Result;
 use crate::input::check_batch;
-use crate::objective::Objective;
 use crate::norm::Norm;
+use crate::objective::Objective;
 use crate::threat::ThreatModel;
 use candle_core::Tensor;
 use rand::RngCore;

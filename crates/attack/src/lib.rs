@@ -87,11 +87,11 @@ pub use attack::Attack;
 pub use deepfool::{DeepFool, DeepFoolConfig, Margins};
 pub use error::{Error, Result};
 pub use fgsm::Fgsm;
+pub use norm::Norm;
 pub use pgd::{AttackLoss, Pgd, PgdConfig, Target};
 pub use robustness::{
     Ensemble, EvalOptions, RobustnessReport, SanityCheck, SanityOptions, StageReport,
 };
-pub use norm::Norm;
 pub use threat::ThreatModel;
 
 #[cfg(test)]

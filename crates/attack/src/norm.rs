@@ -97,4 +97,3 @@ pub(crate) fn per_sample_l1(t: &Tensor) -> Result<Vec<f64>> {
     }
     Ok(flat_f64(t)?.abs()?.sum(1)?.to_vec1()?)
 }
-

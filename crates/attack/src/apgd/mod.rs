@@ -150,7 +150,9 @@ impl Apgd {
     /// one pass without target for untargeted losses.
     fn passes(&self, classes: usize) -> Vec<Option<usize>> {
         match self.config.loss {
-            ApgdLoss::DlrTargeted { targets } => (2..=targets.min(classes - 1) + 1).map(Some).collect(),
+            ApgdLoss::DlrTargeted { targets } => {
+                (2..=targets.min(classes - 1) + 1).map(Some).collect()
+            }
             _ => vec![None],
         }
     }

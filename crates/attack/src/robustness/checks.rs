@@ -157,7 +157,9 @@ impl Context<'_> {
         }
         let (xs, ys) = (gather_rows(&s.x, &idx)?, gather_rows(&s.y, &idx)?);
         let mut rng = self.seed.stream(stream);
-        Ok(count(&run_attack(self.model, &xs, &ys, attack, s.batch_size, &mut rng)?.correct))
+        Ok(count(
+            &run_attack(self.model, &xs, &ys, attack, s.batch_size, &mut rng)?.correct,
+        ))
     }
 
     /// `eps-zero`, and the robust count at eps = 0 for the grid; `None` when
@@ -409,7 +411,10 @@ impl Context<'_> {
         ];
         let mut parts = Vec::new();
         for (k, run) in runs.iter().enumerate().skip(1).take(attacks.len()) {
-            let b = run.verdict[..m].iter().filter(|v| **v == Some(false)).count();
+            let b = run.verdict[..m]
+                .iter()
+                .filter(|v| **v == Some(false))
+                .count();
             let name = attacks[k].name();
             values.push((format!("broken_by_{name}"), b as f64));
             parts.push(format!("{name} {b}"));

@@ -359,7 +359,11 @@ fn evaluate_attacks(
     let labels = to_u32_vec(y)?;
     let clean = checks::clean_correct(model, x, &labels, bs)?;
     let runs = stages::run_all(model, x, y, &clean, attacks, bs, seed)?;
-    let robust = runs.last().expect("an ensemble has an attack").standing.clone();
+    let robust = runs
+        .last()
+        .expect("an ensemble has an attack")
+        .standing
+        .clone();
     let clean_count = checks::count(&clean);
     let robust_count = checks::count(&robust);
     let first = attacks[0];

@@ -405,7 +405,9 @@ fn subspace_deepfool_does_not_clip_so_it_stays_exactly_in_the_span() {
     })
     .unwrap();
     let model = Linear::random(3, SHAPE, 86);
-    let x = images(12, SHAPE, 0.0, 0.02, 87).to_dtype(DType::F64).unwrap();
+    let x = images(12, SHAPE, 0.0, 0.02, 87)
+        .to_dtype(DType::F64)
+        .unwrap();
     let y = predict(&model, &x);
     let m = df.margins(&model, &x, &y).unwrap();
     let mut outside_box = 0;
@@ -421,7 +423,10 @@ fn subspace_deepfool_does_not_clip_so_it_stays_exactly_in_the_span() {
         assert!(off <= 1e-12, "image {i}: {off} off the span");
         outside_box += usize::from(a.iter().any(|v| !(0.0..=1.0).contains(v)));
     }
-    assert!(outside_box > 0, "no clip would have bound: a test with no teeth");
+    assert!(
+        outside_box > 0,
+        "no clip would have bound: a test with no teeth"
+    );
     assert!(m.flipped.iter().all(|&f| f), "{:?}", m.flipped);
 }
 

@@ -45,7 +45,12 @@ fn count(v: &[bool]) -> usize {
 }
 
 fn pgd() -> Pgd {
-    Pgd::new(PgdConfig::new(ThreatModel::linf(EPS).unwrap(), EPS / 4.0, 10)).unwrap()
+    Pgd::new(PgdConfig::new(
+        ThreatModel::linf(EPS).unwrap(),
+        EPS / 4.0,
+        10,
+    ))
+    .unwrap()
 }
 
 fn options() -> EvalOptions {
@@ -64,15 +69,25 @@ fn the_saturated_model_has_a_zero_cross_entropy_gradient() {
         f.sort_by(|a, b| b.total_cmp(a));
         assert!((f[0] - f[1]) * c.model.scale > 104.0, "{f:?}");
     }
-    let s = Objective::Untargeted { labels: c.y.clone() }
-        .score_with_grad(&c.model, &c.x)
-        .unwrap();
-    assert!(rows(s.grad.as_ref().unwrap()).iter().flatten().all(|g| *g == 0.0));
-    let s = Objective::Dlr { labels: c.y.clone() }
-        .score_with_grad(&c.model, &c.x)
-        .unwrap();
+    let s = Objective::Untargeted {
+        labels: c.y.clone(),
+    }
+    .score_with_grad(&c.model, &c.x)
+    .unwrap();
+    assert!(rows(s.grad.as_ref().unwrap())
+        .iter()
+        .flatten()
+        .all(|g| *g == 0.0));
+    let s = Objective::Dlr {
+        labels: c.y.clone(),
+    }
+    .score_with_grad(&c.model, &c.x)
+    .unwrap();
     let g = rows(s.grad.as_ref().unwrap());
-    assert!(g.iter().all(|row| row.iter().any(|v| *v != 0.0)), "DLR has a gradient everywhere");
+    assert!(
+        g.iter().all(|row| row.iter().any(|v| *v != 0.0)),
+        "DLR has a gradient everywhere"
+    );
 }
 
 /// Per-image worst case recomputed from the stages: clean-correct and
@@ -140,7 +155,12 @@ fn the_ensemble_breaks_what_pgd_cannot_and_reports_the_worst_case() {
     let check = r.check("apgd-no-weaker").unwrap();
     assert!(check.passed, "{check:?}");
     assert_eq!(
-        check.values.iter().find(|(k, _)| k == "apgd_accuracy").unwrap().1,
+        check
+            .values
+            .iter()
+            .find(|(k, _)| k == "apgd_accuracy")
+            .unwrap()
+            .1,
         r.robust_accuracy
     );
 }
@@ -152,9 +172,16 @@ fn apgd_t_on_its_own_breaks_every_image_within_the_margin() {
     let apgd_t = Apgd::new(ApgdConfig::targeted(ThreatModel::linf(EPS).unwrap())).unwrap();
     let adv = apgd_t.perturb(&c.model, &c.x, &c.y, &mut rng(3)).unwrap();
     let yv: Vec<u32> = c.y.to_vec1().unwrap();
-    let broken: Vec<bool> = preds(&c.model, &adv).iter().zip(&yv).map(|(p, y)| p != y).collect();
+    let broken: Vec<bool> = preds(&c.model, &adv)
+        .iter()
+        .zip(&yv)
+        .map(|(p, y)| p != y)
+        .collect();
     assert_eq!(broken, c.breakable);
-    let d = ThreatModel::linf(EPS).unwrap().distances(&c.x, &adv).unwrap();
+    let d = ThreatModel::linf(EPS)
+        .unwrap()
+        .distances(&c.x, &adv)
+        .unwrap();
     assert!(d.iter().all(|d| *d <= EPS + 1e-6));
 }
 
@@ -169,13 +196,20 @@ fn apgd_t_needs_four_classes_and_targets_at_most_classes_minus_one() {
     // 9 targets on a 4-class model: 3 runs, one per other class; it still
     // breaks every image within the margin.
     let inner = Linear::random(4, SHAPE, 206);
-    let model = Saturated { inner: inner.clone(), scale: 1e5 };
+    let model = Saturated {
+        inner: inner.clone(),
+        scale: 1e5,
+    };
     let x = images(24, SHAPE, 0.4, 0.6, 207);
     let y = predict(&inner, &x);
     let yv: Vec<u32> = y.to_vec1().unwrap();
     let adv = apgd_t.perturb(&model, &x, &y, &mut rng(2)).unwrap();
     for (i, r) in rows(&x).iter().enumerate() {
         let broken = preds(&model, &adv)[i] != yv[i];
-        assert_eq!(broken, inner.margin(r, yv[i] as usize, 1, None) < EPS, "image {i}");
+        assert_eq!(
+            broken,
+            inner.margin(r, yv[i] as usize, 1, None) < EPS,
+            "image {i}"
+        );
     }
 }

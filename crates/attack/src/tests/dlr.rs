@@ -14,7 +14,11 @@ fn naive(row: &[f64], y: usize, target: Option<usize>) -> f64 {
     let top_is_y = row[y] == sorted[k - 1];
     match target {
         None => {
-            let other = if top_is_y { sorted[k - 2] } else { sorted[k - 1] };
+            let other = if top_is_y {
+                sorted[k - 2]
+            } else {
+                sorted[k - 1]
+            };
             -(row[y] - other) / (sorted[k - 1] - sorted[k - 3] + 1e-12)
         }
         Some(t) => {
@@ -25,7 +29,9 @@ fn naive(row: &[f64], y: usize, target: Option<usize>) -> f64 {
 
 fn random_logits(n: usize, k: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut r = rng(seed);
-    (0..n).map(|_| (0..k).map(|_| 3.0 * normal(&mut r)).collect()).collect()
+    (0..n)
+        .map(|_| (0..k).map(|_| 3.0 * normal(&mut r)).collect())
+        .collect()
 }
 
 fn tensor(rows: &[Vec<f64>]) -> Tensor {
@@ -41,11 +47,18 @@ fn dlr_losses_match_a_naive_per_sample_computation_in_f64() {
     let y: Vec<u32> = (0..n)
         .map(|i| {
             let top = (0..k).max_by(|&a, &b| l[i][a].total_cmp(&l[i][b])).unwrap();
-            if i % 2 == 0 { top as u32 } else { ((top + 1 + i % (k - 1)) % k) as u32 }
+            if i % 2 == 0 {
+                top as u32
+            } else {
+                ((top + 1 + i % (k - 1)) % k) as u32
+            }
         })
         .collect();
     let t: Vec<u32> = y.iter().map(|&c| (c + 2) % k as u32).collect();
-    let got: Vec<f64> = dlr_per_sample(&tensor(&l), &labels(&y)).unwrap().to_vec1().unwrap();
+    let got: Vec<f64> = dlr_per_sample(&tensor(&l), &labels(&y))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let got_t: Vec<f64> = dlr_targeted_per_sample(&tensor(&l), &labels(&y), &labels(&t))
         .unwrap()
         .to_vec1()
@@ -55,8 +68,16 @@ fn dlr_losses_match_a_naive_per_sample_computation_in_f64() {
         let e = naive(&l[i], y[i] as usize, None);
         let e_t = naive(&l[i], y[i] as usize, Some(t[i] as usize));
         // The same f64 operations up to order: 1e-12 relative.
-        assert!((got[i] - e).abs() <= 1e-12 * e.abs().max(1.0), "{i}: {} vs {e}", got[i]);
-        assert!((got_t[i] - e_t).abs() <= 1e-12 * e_t.abs().max(1.0), "{i}: {} vs {e_t}", got_t[i]);
+        assert!(
+            (got[i] - e).abs() <= 1e-12 * e.abs().max(1.0),
+            "{i}: {} vs {e}",
+            got[i]
+        );
+        assert!(
+            (got_t[i] - e_t).abs() <= 1e-12 * e_t.abs().max(1.0),
+            "{i}: {} vs {e_t}",
+            got_t[i]
+        );
         branches[usize::from(e < 0.0)] += 1;
     }
     // Correctly classified samples have DLR < 0, misclassified ones > 0.
@@ -67,7 +88,10 @@ fn dlr_losses_match_a_naive_per_sample_computation_in_f64() {
 fn dlr_keeps_the_reference_1e_minus_12_in_its_denominators() {
     // Four equal top logits make both denominators exactly 1e-12.
     let l = tensor(&[vec![0.5, 0.5, 0.5, 0.5, 0.0]]);
-    let v: Vec<f64> = dlr_per_sample(&l, &labels(&[4])).unwrap().to_vec1().unwrap();
+    let v: Vec<f64> = dlr_per_sample(&l, &labels(&[4]))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(v[0], 0.5 / 1e-12);
     let v: Vec<f64> = dlr_targeted_per_sample(&l, &labels(&[4]), &labels(&[1]))
         .unwrap()
@@ -81,11 +105,26 @@ fn dlr_losses_are_invariant_to_scaling_and_shifting_the_logits() {
     let l = random_logits(16, 5, 2);
     let y: Vec<u32> = (0..16).map(|i| (i % 5) as u32).collect();
     let t: Vec<u32> = y.iter().map(|c| (c + 1) % 5).collect();
-    let scaled: Vec<Vec<f64>> = l.iter().map(|r| r.iter().map(|v| 1e4 * v - 7.0).collect()).collect();
-    let a: Vec<f64> = dlr_per_sample(&tensor(&l), &labels(&y)).unwrap().to_vec1().unwrap();
-    let b: Vec<f64> = dlr_per_sample(&tensor(&scaled), &labels(&y)).unwrap().to_vec1().unwrap();
-    let at: Vec<f64> = dlr_targeted_per_sample(&tensor(&l), &labels(&y), &labels(&t)).unwrap().to_vec1().unwrap();
-    let bt: Vec<f64> = dlr_targeted_per_sample(&tensor(&scaled), &labels(&y), &labels(&t)).unwrap().to_vec1().unwrap();
+    let scaled: Vec<Vec<f64>> = l
+        .iter()
+        .map(|r| r.iter().map(|v| 1e4 * v - 7.0).collect())
+        .collect();
+    let a: Vec<f64> = dlr_per_sample(&tensor(&l), &labels(&y))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f64> = dlr_per_sample(&tensor(&scaled), &labels(&y))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let at: Vec<f64> = dlr_targeted_per_sample(&tensor(&l), &labels(&y), &labels(&t))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let bt: Vec<f64> = dlr_targeted_per_sample(&tensor(&scaled), &labels(&y), &labels(&t))
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     for i in 0..16 {
         // Only the 1e-12 breaks the invariance: relative 1e-9 is ample.
         assert!((a[i] - b[i]).abs() <= 1e-9 * a[i].abs().max(1.0));

@@ -230,7 +230,11 @@ fn apgd_oracle(x: &[f64], c: &[f64], x0: Vec<f64>, eps: f64, steps: usize, v: Va
         let a = if i > 0 { APGD_ALPHA } else { 1.0 };
         let g = ascent(&x_adv, c);
         let z = project(
-            &x_adv.iter().zip(&g).map(|(p, g)| p + step_size * g).collect::<Vec<_>>(),
+            &x_adv
+                .iter()
+                .zip(&g)
+                .map(|(p, g)| p + step_size * g)
+                .collect::<Vec<_>>(),
             x,
             eps,
         );
@@ -281,9 +285,18 @@ fn apgd_oracle(x: &[f64], c: &[f64], x0: Vec<f64>, eps: f64, steps: usize, v: Va
 fn apgd_follows_the_reference_implementation_step_by_step() {
     let s = setup(24, 0.05, 3);
     let variants = [
-        Variant { cond2_at_first: true, ..REFERENCE },
-        Variant { reset_momentum: true, ..REFERENCE },
-        Variant { strict_oscillation: true, ..REFERENCE },
+        Variant {
+            cond2_at_first: true,
+            ..REFERENCE
+        },
+        Variant {
+            reset_momentum: true,
+            ..REFERENCE
+        },
+        Variant {
+            strict_oscillation: true,
+            ..REFERENCE
+        },
     ];
     let mut told_apart = [false; 3];
     for steps in [1, 5, 10, 30, 100] {
@@ -304,12 +317,18 @@ fn apgd_follows_the_reference_implementation_step_by_step() {
             }
             for (v, told) in variants.iter().zip(told_apart.iter_mut()) {
                 let other = apgd_oracle(&s.xs[i], &s.cs[i], x0.clone(), s.eps, steps, *v);
-                *told |= other.iter().zip(&expected).any(|(a, b)| (a - b).abs() > 1e-9);
+                *told |= other
+                    .iter()
+                    .zip(&expected)
+                    .any(|(a, b)| (a - b).abs() > 1e-9);
             }
         }
     }
     for (v, told) in variants.iter().zip(told_apart) {
-        assert!(told, "{v:?} gives the same iterates: the test cannot tell it apart");
+        assert!(
+            told,
+            "{v:?} gives the same iterates: the test cannot tell it apart"
+        );
     }
 }
 

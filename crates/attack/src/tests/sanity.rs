@@ -155,7 +155,10 @@ fn evaluation_is_reproducible_and_configurable() {
     let c = evaluate_with(&model, &x, &y, &pgd, Seed(6), &none).unwrap();
     assert!(c.sanity.is_empty());
     assert_eq!(c.clean_correct, a.clean_correct);
-    assert_eq!(c.robust, a.robust, "the sanity checks do not change the main run");
+    assert_eq!(
+        c.robust, a.robust,
+        "the sanity checks do not change the main run"
+    );
 
     // DeepFool has no radius: only the threat-model (pixel range) check applies.
     let df = DeepFool::new(DeepFoolConfig::new(Norm::L2)).unwrap();
