@@ -12,7 +12,9 @@ use std::fmt;
 ///
 /// `perturb` takes `x` `[N, C, H, W]` (float pixels in `[0, 1]`) and labels
 /// `y` `[N]` (u32), and returns images of the same shape that lie in
-/// [`Attack::threat`]'s ball around `x` (when it has one) and in `[0, 1]`.
+/// [`Attack::threat`]'s ball around `x` (when it has one) and in `[0, 1]`
+/// (the one exception: subspace [`crate::DeepFool`], which measures a
+/// margin and does not clip, see there).
 /// Attacks only call [`Classifier::logits`], which is eval-mode by contract,
 /// so they cannot disturb BatchNorm statistics (Carlini et al. 2019, "On
 /// Evaluating Adversarial Robustness": evaluate the deployed model).

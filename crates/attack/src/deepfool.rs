@@ -4,9 +4,10 @@
 use crate::attack::Attack;
 use crate::error::{invalid_input, invalid_param, Result};
 use crate::input::check_batch;
+use crate::norm::{per_sample_l1, per_sample_norms, Norm};
 use crate::objective::logits;
-use crate::ops::{per_sample_l1, per_sample_norms, scale_per_sample, to_f64_vec, to_u32_vec};
-use crate::threat::{Norm, ThreatModel};
+use crate::ops::{scale_per_sample, to_f64_vec, to_u32_vec};
+use crate::threat::ThreatModel;
 use candle_core::{DType, Tensor, Var, D};
 use rand::RngCore;
 use sc_core::Classifier;
@@ -67,10 +68,18 @@ impl DeepFoolConfig {
 /// Images already misclassified are left as they are (margin 0). The
 /// model's decision is measured against `y`; pass the model's own
 /// predictions as `y` to measure every image's distance to its own
-/// decision boundary. There is no eps: [`Attack::threat`] is `None`. The
-/// result is clipped to `[0, 1]`; where the clip binds, a subspace
-/// perturbation can leave the subspace (the reported norms are those of the
-/// returned images).
+/// decision boundary. There is no eps: [`Attack::threat`] is `None`.
+///
+/// A run that has not crossed the boundary within [`DeepFoolConfig::steps`]
+/// is censored: [`Margins::margins`] is `None` for it, never the length of
+/// the perturbation it stopped at (which would understate the margin).
+///
+/// Without a subspace the result is clipped to `[0, 1]` after every step,
+/// like the reference implementation. With a subspace it is NOT clipped:
+/// clipping would move the perturbation out of the subspace, and the
+/// subspace margin of Ortiz-Jimenez et al. 2020 is a distance in input
+/// space, not an image; the returned points may then leave `[0, 1]` (the
+/// one exception to [`Attack::perturb`]'s pixel range).
 #[derive(Debug, Clone)]
 pub struct DeepFool {
     config: DeepFoolConfig,
@@ -79,13 +88,23 @@ pub struct DeepFool {
 /// What [`DeepFool::margins`] found per image.
 #[derive(Debug, Clone)]
 pub struct Margins {
-    /// The perturbed images `[N, C, H, W]`, in `[0, 1]`.
+    /// The perturbed images `[N, C, H, W]` (in `[0, 1]` unless a subspace
+    /// is used).
     pub adv: Tensor,
-    /// `||adv - x||` in the attack's norm: the estimated margin where the
-    /// attack succeeded, 0 for images misclassified to begin with.
-    pub norms: Vec<f32>,
+    /// `Some(||adv - x||)` in the attack's norm, the estimated margin, for
+    /// the images whose decision flipped (0 for images misclassified to
+    /// begin with); `None` for a run censored by its step budget (serialised
+    /// as `null`): its margin is only known to exceed the distance it reached.
+    pub margins: Vec<Option<f32>>,
     /// Whether `adv` is misclassified (the boundary was crossed within the steps).
-    pub success: Vec<bool>,
+    pub flipped: Vec<bool>,
+}
+
+impl Margins {
+    /// The margins of the flipped images only.
+    pub fn flipped_margins(&self) -> Vec<f32> {
+        self.margins.iter().flatten().copied().collect()
+    }
 }
 
 impl DeepFool {
@@ -138,8 +157,8 @@ impl DeepFool {
         if n == 0 {
             return Ok(Margins {
                 adv: x.clone(),
-                norms: Vec::new(),
-                success: Vec::new(),
+                margins: Vec::new(),
+                flipped: Vec::new(),
             });
         }
         let c = &self.config;
@@ -251,17 +270,21 @@ impl DeepFool {
                     r_tot = (r_tot + scale_per_sample(&dir, &coef[j])?)?;
                 }
             }
-            cur = (x + r_tot.affine(1.0 + c.overshoot, 0.0)?)?.clamp(0.0, 1.0)?;
+            cur = (x + r_tot.affine(1.0 + c.overshoot, 0.0)?)?;
+            if basis.is_none() {
+                cur = cur.clamp(0.0, 1.0)?;
+            }
         }
-        let norms = per_sample_norms(&(&cur - x)?, c.norm)?
+        let flipped: Vec<bool> = pred.iter().zip(&labels).map(|(p, y)| p != y).collect();
+        let margins = per_sample_norms(&(&cur - x)?, c.norm)?
             .into_iter()
-            .map(|v| v as f32)
+            .zip(&flipped)
+            .map(|(v, &f)| f.then_some(v as f32))
             .collect();
-        let success = pred.iter().zip(&labels).map(|(p, y)| p != y).collect();
         Ok(Margins {
             adv: cur,
-            norms,
-            success,
+            margins,
+            flipped,
         })
     }
 }

@@ -3,8 +3,9 @@
 use crate::attack::Attack;
 use crate::error::Result;
 use crate::input::check_batch;
+use crate::norm::Norm;
 use crate::objective::Objective;
-use crate::threat::{Norm, ThreatModel};
+use crate::threat::ThreatModel;
 use candle_core::Tensor;
 use rand::RngCore;
 use sc_core::Classifier;

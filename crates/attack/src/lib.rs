@@ -15,11 +15,17 @@
 //!   [`sc_core::Classifier::logits`].
 //! - [`Fgsm`] (Goodfellow et al. 2015), [`Pgd`] (Madry et al. 2018; random
 //!   start, restarts, targeted, cross-entropy or the paper's distance score),
-//!   [`ApgdCe`] (Croce & Hein 2020), [`DeepFool`] (Moosavi-Dezfooli et al.
-//!   2016, with the subspace restriction of Ortiz-Jimenez et al. 2020 for
-//!   margins per frequency band).
-//! - [`robustness::evaluate`]: clean and robust accuracy in mini-batches,
-//!   with the sanity checks of Carlini et al. 2019.
+//!   [`Apgd`] (Croce & Hein 2020: APGD-CE, APGD-DLR and APGD-T, step for
+//!   step as the reference `autopgd_base.py`), [`DeepFool`]
+//!   (Moosavi-Dezfooli et al. 2016, with the subspace restriction of
+//!   Ortiz-Jimenez et al. 2020 for margins per frequency band; runs out of
+//!   budget are censored, not margins).
+//! - [`robustness::evaluate_ensemble`] with [`robustness::Ensemble::auto`]:
+//!   robust accuracy as the per-image worst case over PGD, APGD-CE and
+//!   APGD-T, each run on the images still standing (AutoAttack's protocol);
+//!   [`robustness::evaluate`] for one attack (an upper bound). Both report
+//!   the accuracy after each attack and the sanity checks of Carlini et al.
+//!   2019.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -52,7 +58,8 @@
 //!
 //! let report = robustness::evaluate(&model, &x, &y, &pgd, Seed(1))?;
 //! assert_eq!(report.clean_accuracy, 1.0);
-//! assert_eq!(report.adv_accuracy, 0.5);
+//! assert_eq!(report.robust_accuracy, 0.5);
+//! assert!(report.upper_bound, "one attack gives an upper bound on robust accuracy");
 //! assert!(report.check("eps-zero").unwrap().passed);
 //! assert!(report.check("large-eps").unwrap().passed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -61,23 +68,31 @@
 mod apgd;
 mod attack;
 mod deepfool;
+mod dlr;
 mod error;
 mod fgsm;
 mod input;
+mod norm;
 mod objective;
 mod ops;
 mod pgd;
 pub mod robustness;
 mod threat;
 
-pub use apgd::{ApgdCe, ApgdConfig, APGD_ALPHA, APGD_INITIAL_STEP, APGD_RHO};
+pub use apgd::{
+    checkpoints as apgd_checkpoints, Apgd, ApgdCe, ApgdConfig, ApgdLoss, APGD_ALPHA,
+    APGD_INITIAL_STEP, APGD_RHO, APGD_T_TARGETS,
+};
 pub use attack::Attack;
 pub use deepfool::{DeepFool, DeepFoolConfig, Margins};
 pub use error::{Error, Result};
 pub use fgsm::Fgsm;
+pub use norm::Norm;
 pub use pgd::{AttackLoss, Pgd, PgdConfig, Target};
-pub use robustness::{EvalOptions, RobustnessReport, SanityCheck, SanityOptions};
-pub use threat::{Norm, ThreatModel};
+pub use robustness::{
+    Ensemble, EvalOptions, RobustnessReport, SanityCheck, SanityOptions, StageReport,
+};
+pub use threat::ThreatModel;
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,12 @@ pub(crate) enum Objective {
     Untargeted { labels: Tensor },
     /// Ascend `-CE(F(x'), t)`; broken when `argmax F(x') == t`.
     Targeted { targets: Tensor },
+    /// Ascend the DLR loss of the label (Croce & Hein 2020); broken when
+    /// `argmax F(x') != y`.
+    Dlr { labels: Tensor },
+    /// Ascend the targeted DLR loss towards `targets`; broken, as in
+    /// AutoAttack's APGD-T, when `argmax F(x') != y` (any wrong class).
+    DlrTargeted { labels: Tensor, targets: Tensor },
     /// Ascend `DS(x, x') = ||F(x') - F(x)||^2` (paper Sec. 2.1); no sample is
     /// ever "broken", so iterates are ranked by the distance score alone.
     DsToClean { clean_logits: Tensor },
@@ -64,6 +70,10 @@ impl Objective {
         Ok(match self {
             Objective::Untargeted { labels } => ce_per_sample(logits, labels)?,
             Objective::Targeted { targets } => ce_per_sample(logits, targets)?.neg()?,
+            Objective::Dlr { labels } => crate::dlr::dlr_per_sample(logits, labels)?,
+            Objective::DlrTargeted { labels, targets } => {
+                crate::dlr::dlr_targeted_per_sample(logits, labels, targets)?
+            }
             Objective::DsToClean { clean_logits } => sc_loss::ds(clean_logits, logits)?,
         })
     }
@@ -71,7 +81,9 @@ impl Objective {
     fn success(&self, logits: &Tensor) -> Result<Vec<bool>> {
         let pred = ops::to_u32_vec(&logits.argmax(D::Minus1)?)?;
         Ok(match self {
-            Objective::Untargeted { labels } => {
+            Objective::Untargeted { labels }
+            | Objective::Dlr { labels }
+            | Objective::DlrTargeted { labels, .. } => {
                 let y = ops::to_u32_vec(labels)?;
                 pred.iter().zip(&y).map(|(p, y)| p != y).collect()
             }

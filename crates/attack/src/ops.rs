@@ -1,7 +1,7 @@
-//! Per-sample tensor helpers shared by the attacks.
+//! Per-sample tensor helpers shared by the attacks (no norms: those live in
+//! [`crate::norm`], which builds on this module, never the other way).
 
 use crate::error::Result;
-use crate::threat::Norm;
 use candle_core::{DType, Tensor};
 
 /// `[n, 1, 1, ...]` with the rank of `t`, for per-sample broadcasting.
@@ -9,34 +9,6 @@ fn sample_shape(t: &Tensor) -> Vec<usize> {
     let mut shape = vec![1; t.rank().max(1)];
     shape[0] = t.dims().first().copied().unwrap_or(0);
     shape
-}
-
-/// Flattens everything but the batch dimension, in f64 so that norms of
-/// large images do not lose digits.
-fn flat_f64(t: &Tensor) -> Result<Tensor> {
-    let n = t.dim(0)?;
-    Ok(t.to_dtype(DType::F64)?.reshape((n, ()))?)
-}
-
-/// `||t_i||` per sample in `norm`, over all but the batch dimension.
-pub(crate) fn per_sample_norms(t: &Tensor, norm: Norm) -> Result<Vec<f64>> {
-    if t.dim(0)? == 0 {
-        return Ok(Vec::new());
-    }
-    let flat = flat_f64(t)?;
-    let v = match norm {
-        Norm::Linf => flat.abs()?.max(1)?,
-        Norm::L2 => flat.sqr()?.sum(1)?.sqrt()?,
-    };
-    Ok(v.to_vec1()?)
-}
-
-/// `||t_i||_1` per sample: the dual norm of Linf, which DeepFool needs.
-pub(crate) fn per_sample_l1(t: &Tensor) -> Result<Vec<f64>> {
-    if t.dim(0)? == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(flat_f64(t)?.abs()?.sum(1)?.to_vec1()?)
 }
 
 /// `t_i * factors[i]` per sample.
@@ -74,4 +46,25 @@ pub(crate) fn to_f64_vec(t: &Tensor) -> Result<Vec<f64>> {
 /// Class indices `[N]` as u32 values on the host.
 pub(crate) fn to_u32_vec(t: &Tensor) -> Result<Vec<u32>> {
     Ok(t.to_dtype(DType::U32)?.to_vec1()?)
+}
+
+/// Rows `idx` of `t` (along the batch dimension), for running an attack on
+/// the images still standing only.
+pub(crate) fn gather_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
+    let i: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+    let i = Tensor::from_vec(i, idx.len(), t.device())?;
+    Ok(t.index_select(&i, 0)?)
+}
+
+/// `base` with its rows `idx` replaced by the rows of `rows` (row `p` of
+/// `rows` goes to row `idx[p]`): the inverse of [`gather_rows`].
+pub(crate) fn scatter_rows(base: &Tensor, idx: &[usize], rows: &Tensor) -> Result<Tensor> {
+    let n = base.dim(0)?;
+    let mut map: Vec<u32> = (0..n as u32).collect();
+    for (p, &i) in idx.iter().enumerate() {
+        map[i] = (n + p) as u32;
+    }
+    let map = Tensor::from_vec(map, n, base.device())?;
+    let both = Tensor::cat(&[base, &rows.to_dtype(base.dtype())?], 0)?;
+    Ok(both.index_select(&map, 0)?)
 }

@@ -2,72 +2,11 @@
 //! a norm, intersected with the valid pixel range).
 
 use crate::error::{invalid_input, invalid_param, Error, Result};
+use crate::norm::{per_sample_norms, Norm};
 use crate::ops;
 use candle_core::Tensor;
 use rand::{Rng, RngCore};
 use std::fmt;
-use std::str::FromStr;
-
-/// The norm of a threat model's ball.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Norm {
-    /// Largest absolute pixel change (the paper's Sec. 4.4 and RobustBench's
-    /// main track).
-    Linf,
-    /// Euclidean norm over all of `C x H x W` of one image.
-    L2,
-}
-
-impl Norm {
-    /// `linf` or `l2`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::Linf => "linf",
-            Norm::L2 => "l2",
-        }
-    }
-
-    /// The steepest-ascent direction of unit norm for a gradient `[N, ...]`,
-    /// per sample: `sign(g)` for Linf, `g / ||g||_2` for L2 (zero where the
-    /// gradient vanishes, so a flat loss leaves the point where it is).
-    pub(crate) fn ascent_direction(self, grad: &Tensor) -> Result<Tensor> {
-        match self {
-            Norm::Linf => Ok(grad.sign()?),
-            Norm::L2 => {
-                let norms = ops::per_sample_norms(grad, Norm::L2)?;
-                let inv: Vec<f64> = norms
-                    .iter()
-                    .map(|&n| {
-                        if n > 0.0 && n.is_finite() {
-                            1.0 / n
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                ops::scale_per_sample(grad, &inv)
-            }
-        }
-    }
-}
-
-impl fmt::Display for Norm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Norm {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "linf" | "l_inf" | "inf" => Ok(Norm::Linf),
-            "l2" | "l_2" => Ok(Norm::L2),
-            other => Err(invalid_param("norm", other, "linf or l2")),
-        }
-    }
-}
 
 /// An eps-ball around each clean image in a [`Norm`], intersected with the
 /// pixel box `[0, 1]`. `eps` is in pixel units (8/255 for the paper's CIFAR
@@ -158,7 +97,7 @@ impl ThreatModel {
             }
             Norm::L2 => {
                 let delta = (adv - x)?;
-                let norms = ops::per_sample_norms(&delta, Norm::L2)?;
+                let norms = per_sample_norms(&delta, Norm::L2)?;
                 let factors: Vec<f64> = norms
                     .iter()
                     .map(|&n| if n > self.eps { self.eps / n } else { 1.0 })
@@ -171,7 +110,7 @@ impl ThreatModel {
 
     /// Per-sample distance `||adv - x||` in this norm, computed in f64.
     pub fn distances(&self, x: &Tensor, adv: &Tensor) -> Result<Vec<f64>> {
-        ops::per_sample_norms(&(adv - x)?, self.norm)
+        per_sample_norms(&(adv - x)?, self.norm)
     }
 
     /// A random point of the ball around `x` (within `[0, 1]`), for PGD's

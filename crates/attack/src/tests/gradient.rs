@@ -55,7 +55,22 @@ fn attack_gradients_match_central_finite_differences_in_f64() {
         .map(|c| (c + 1) % 4)
         .collect();
     let targets = labels(&targets);
-    check_gradient(&Objective::Targeted { targets }, &model, &x);
+    check_gradient(
+        &Objective::Targeted {
+            targets: targets.clone(),
+        },
+        &model,
+        &x,
+    );
+    check_gradient(&Objective::Dlr { labels: y.clone() }, &model, &x);
+    check_gradient(
+        &Objective::DlrTargeted {
+            labels: y.clone(),
+            targets,
+        },
+        &model,
+        &x,
+    );
     let other = images(3, shape, 0.1, 0.9, 5).to_dtype(DType::F64).unwrap();
     let clean_logits = model.logits(&other).unwrap();
     check_gradient(&Objective::DsToClean { clean_logits }, &model, &x);

@@ -159,66 +159,147 @@ fn pgd_returns_the_best_iterate_not_the_last() {
     );
 }
 
-/// Algorithm 1 of Croce & Hein 2020 for Linf, one image at a time, in plain f64.
-fn apgd_oracle(x: &[f64], c: &[f64], x0: Vec<f64>, eps: f64, steps: usize) -> Vec<f64> {
-    let f = |p: &[f64]| -dist2(p, c);
-    let checkpoints = ApgdCe::checkpoints(steps);
-    let mut eta = 2.0 * eps;
-    let (mut cur, mut prev) = (x0.clone(), x0.clone());
-    let (mut best, mut f_best) = (x0.clone(), f(&x0));
-    let (mut increases, mut last_checkpoint, mut f_best_at_last, mut halved_at_last) =
-        (0, 0, f_best, false);
-    for k in 0..steps {
-        let g = ascent(&cur, c);
+/// The reference's checkpoint loop (`attack_single_run`), verbatim: the
+/// 1-based steps after which it checks the step size.
+fn reference_checkpoints(n_iter: usize) -> Vec<usize> {
+    let n_iter_2 = ((0.22 * n_iter as f64) as usize).max(1);
+    let n_iter_min = ((0.06 * n_iter as f64) as usize).max(1);
+    let size_decr = ((0.03 * n_iter as f64) as usize).max(1);
+    let (mut k, mut counter3, mut out) = (n_iter_2, 0, Vec::new());
+    for i in 0..n_iter {
+        counter3 += 1;
+        if counter3 == k {
+            out.push(i + 1);
+            k = (k as i64 - size_decr as i64).max(n_iter_min as i64) as usize;
+            counter3 = 0;
+        }
+    }
+    out
+}
+
+#[test]
+fn apgd_checkpoints_are_the_reference_integer_schedule() {
+    assert_eq!(
+        ApgdCe::checkpoints(100),
+        vec![22, 41, 57, 70, 80, 87, 93, 99]
+    );
+    for n in [1, 2, 3, 5, 10, 17, 20, 33, 50, 64, 99, 100, 101, 250, 1000] {
+        assert_eq!(ApgdCe::checkpoints(n), reference_checkpoints(n), "N = {n}");
+    }
+    // Not the paper's ceil(p_j N) of real fractions: for 10 steps those give
+    // 3, 5, 6, ...; the reference's integers give 2, 3, 4, ...
+    assert_eq!(ApgdCe::checkpoints(10), vec![2, 3, 4, 5, 6, 7, 8, 9, 10]);
+}
+
+/// Departures from the reference that earlier versions made, to show that
+/// the step-by-step test tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Variant {
+    /// Apply condition 2 at the first checkpoint too.
+    cond2_at_first: bool,
+    /// Zero the momentum after a restart from the best point.
+    reset_momentum: bool,
+    /// Condition 1 as `increases < rho k` instead of `<=`.
+    strict_oscillation: bool,
+}
+
+const REFERENCE: Variant = Variant {
+    cond2_at_first: false,
+    reset_momentum: false,
+    strict_oscillation: false,
+};
+
+/// `attack_single_run` of the reference for Linf and one image, in plain
+/// f64, on the bowl's cross-entropy `ln(1 + exp(-s ||p - c||^2))`.
+fn apgd_oracle(x: &[f64], c: &[f64], x0: Vec<f64>, eps: f64, steps: usize, v: Variant) -> Vec<f64> {
+    let f = |p: &[f64]| (1.0 + (-10.0 * dist2(p, c)).exp()).ln();
+    let n_iter_2 = ((0.22 * steps as f64) as usize).max(1);
+    let n_iter_min = ((0.06 * steps as f64) as usize).max(1);
+    let size_decr = ((0.03 * steps as f64) as usize).max(1);
+    let mut step_size = 2.0 * eps;
+    let (mut x_adv, mut x_adv_old) = (x0.clone(), x0.clone());
+    let (mut x_best, mut loss_best) = (x0.clone(), f(&x0));
+    let mut returned = (x0.clone(), f(&x0));
+    let mut loss_steps = vec![0.0; steps];
+    let mut loss_best_last_check = loss_best;
+    let mut reduced_last_check = !v.cond2_at_first;
+    let (mut k, mut counter3) = (n_iter_2, 0);
+    for i in 0..steps {
+        let grad2: Vec<f64> = x_adv.iter().zip(&x_adv_old).map(|(a, b)| a - b).collect();
+        x_adv_old = x_adv.clone();
+        let a = if i > 0 { APGD_ALPHA } else { 1.0 };
+        let g = ascent(&x_adv, c);
         let z = project(
-            &cur.iter()
+            &x_adv
+                .iter()
                 .zip(&g)
-                .map(|(p, g)| p + eta * g)
+                .map(|(p, g)| p + step_size * g)
                 .collect::<Vec<_>>(),
             x,
             eps,
         );
-        let next = if k == 0 {
-            z
-        } else {
-            let moved: Vec<f64> = (0..x.len())
-                .map(|j| {
-                    cur[j] + APGD_ALPHA * (z[j] - cur[j]) + (1.0 - APGD_ALPHA) * (cur[j] - prev[j])
-                })
-                .collect();
-            project(&moved, x, eps)
-        };
-        if f(&next) > f(&cur) {
-            increases += 1;
+        let moved: Vec<f64> = (0..x.len())
+            .map(|j| x_adv[j] + (z[j] - x_adv[j]) * a + grad2[j] * (1.0 - a))
+            .collect();
+        x_adv = project(&moved, x, eps);
+        let y1 = f(&x_adv);
+        loss_steps[i] = y1;
+        if y1 > returned.1 {
+            returned = (x_adv.clone(), y1);
         }
-        if f(&next) > f_best {
-            best = next.clone();
-            f_best = f(&next);
+        if y1 > loss_best {
+            x_best = x_adv.clone();
+            loss_best = y1;
         }
-        prev = cur;
-        cur = next;
-        let t = k + 1;
-        if checkpoints.contains(&t) {
-            let halve = (increases as f64) < APGD_RHO * (t - last_checkpoint) as f64
-                || (!halved_at_last && f_best <= f_best_at_last);
-            if halve {
-                eta /= 2.0;
-                cur = best.clone();
-                prev = best.clone();
+        counter3 += 1;
+        if counter3 == k {
+            // check_oscillation, with Python's negative index at the first checkpoint.
+            let at = |m: i64| loss_steps[m.rem_euclid(steps as i64) as usize];
+            let t = (0..k as i64)
+                .filter(|&c5| at(i as i64 - c5) > at(i as i64 - c5 - 1))
+                .count() as f64;
+            let osc = if v.strict_oscillation {
+                t < k as f64 * APGD_RHO
+            } else {
+                t <= k as f64 * APGD_RHO
+            };
+            let no_impr = !reduced_last_check && loss_best_last_check >= loss_best;
+            let reduce = osc || no_impr;
+            reduced_last_check = reduce;
+            loss_best_last_check = loss_best;
+            if reduce {
+                step_size /= 2.0;
+                x_adv = x_best.clone();
+                if v.reset_momentum {
+                    x_adv_old = x_best.clone();
+                }
             }
-            halved_at_last = halve;
-            f_best_at_last = f_best;
-            increases = 0;
-            last_checkpoint = t;
+            k = (k as i64 - size_decr as i64).max(n_iter_min as i64) as usize;
+            counter3 = 0;
         }
     }
-    best
+    returned.0
 }
 
 #[test]
-fn apgd_follows_algorithm_1_step_by_step() {
-    let s = setup(10, 0.05, 3);
-    for steps in [5, 30] {
+fn apgd_follows_the_reference_implementation_step_by_step() {
+    let s = setup(24, 0.05, 3);
+    let variants = [
+        Variant {
+            cond2_at_first: true,
+            ..REFERENCE
+        },
+        Variant {
+            reset_momentum: true,
+            ..REFERENCE
+        },
+        Variant {
+            strict_oscillation: true,
+            ..REFERENCE
+        },
+    ];
+    let mut told_apart = [false; 3];
+    for steps in [1, 5, 10, 30, 100] {
         let apgd = ApgdCe::new(ApgdConfig {
             steps,
             ..ApgdConfig::new(ThreatModel::linf(s.eps).unwrap())
@@ -226,7 +307,7 @@ fn apgd_follows_algorithm_1_step_by_step() {
         .unwrap();
         let adv = rows(&apgd.perturb(&s.model, &s.x, &s.y, &mut rng(4)).unwrap());
         for (i, x0) in start(&s, 4).into_iter().enumerate() {
-            let expected = apgd_oracle(&s.xs[i], &s.cs[i], x0, s.eps, steps);
+            let expected = apgd_oracle(&s.xs[i], &s.cs[i], x0.clone(), s.eps, steps, REFERENCE);
             for (a, b) in adv[i].iter().zip(&expected) {
                 assert!(
                     (a - b).abs() < 1e-9,
@@ -234,7 +315,20 @@ fn apgd_follows_algorithm_1_step_by_step() {
                     adv[i]
                 );
             }
+            for (v, told) in variants.iter().zip(told_apart.iter_mut()) {
+                let other = apgd_oracle(&s.xs[i], &s.cs[i], x0.clone(), s.eps, steps, *v);
+                *told |= other
+                    .iter()
+                    .zip(&expected)
+                    .any(|(a, b)| (a - b).abs() > 1e-9);
+            }
         }
+    }
+    for (v, told) in variants.iter().zip(told_apart) {
+        assert!(
+            told,
+            "{v:?} gives the same iterates: the test cannot tell it apart"
+        );
     }
 }
 

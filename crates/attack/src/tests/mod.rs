@@ -1,6 +1,8 @@
 //! Test models with known answers, and the tests of every module.
 
 mod attacks;
+mod auto;
+mod dlr;
 mod errors;
 mod gradient;
 mod iterates;
@@ -195,6 +197,32 @@ impl Classifier for Masked {
     }
     fn name(&self) -> &str {
         "masked"
+    }
+}
+
+/// A linear model whose logits are multiplied by `scale` (e.g. 1e5): in
+/// f32 its softmax saturates to exactly one-hot wherever the top two raw
+/// logits differ by more than about `104 / scale`, so the cross-entropy
+/// gradient there is exactly 0 and CE-based attacks stall, while the DLR
+/// losses, invariant to the scale, still point the way.
+#[derive(Debug, Clone)]
+pub(crate) struct Saturated {
+    pub inner: Linear,
+    pub scale: f64,
+}
+
+impl Classifier for Saturated {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.inner.logits(x)? * self.scale
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn input_shape(&self) -> [usize; 3] {
+        self.inner.shape
+    }
+    fn name(&self) -> &str {
+        "saturated"
     }
 }
 

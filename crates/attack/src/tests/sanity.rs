@@ -44,10 +44,10 @@ fn every_check_passes_on_a_linear_model() {
         let r = evaluate_with(&model, &x, &y, attack.as_ref(), Seed(3), &options).unwrap();
         assert_eq!(r.clean_accuracy, 1.0);
         assert!(
-            r.adv_accuracy > 0.1 && r.adv_accuracy < 0.9,
+            r.robust_accuracy > 0.1 && r.robust_accuracy < 0.9,
             "{}: {}",
             attack.name(),
-            r.adv_accuracy
+            r.robust_accuracy
         );
         let names: Vec<&str> = r.sanity.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -92,7 +92,7 @@ fn the_large_eps_check_flags_a_gradient_masked_model() {
     // PGD looks strong against the masked model only because it is blind:
     // the same attack breaks the honest twin.
     let honest_r = evaluate(&honest, &x, &y, pgd.as_ref(), Seed(4)).unwrap();
-    assert!(honest_r.adv_accuracy < r.adv_accuracy);
+    assert!(honest_r.robust_accuracy < r.robust_accuracy);
     assert!(honest_r.sanity_passed(), "{}", summary(&honest_r));
 }
 
@@ -115,14 +115,10 @@ fn a_weak_attack_is_flagged() {
         "{}",
         summary(&r)
     );
-    assert!(
-        r.check("apgd-no-weaker")
-            .unwrap()
-            .detail
-            .contains("overstates"),
-        "{}",
-        summary(&r)
-    );
+    let apgd = r.check("apgd-no-weaker").unwrap();
+    assert!(!apgd.passed, "{}", summary(&r));
+    assert!(apgd.detail.contains("overstates"), "{}", summary(&r));
+    assert_eq!(r.failed_checks(), ["no-weaker-than-fgsm", "apgd-no-weaker"]);
     assert!(r.check("eps-zero").unwrap().passed);
 }
 
@@ -140,9 +136,16 @@ fn evaluation_is_reproducible_and_configurable() {
             ..SanityOptions::default()
         },
     };
-    let a = evaluate_with(&model, &x, &y, &pgd, Seed(6), &options).unwrap();
-    let b = evaluate_with(&model, &x, &y, &pgd, Seed(6), &options).unwrap();
+    // Wall times are the one part of a report that is not a function of the inputs.
+    let untimed = |mut r: crate::RobustnessReport| {
+        r.stages.iter_mut().for_each(|s| s.seconds = 0.0);
+        r
+    };
+    let a = untimed(evaluate_with(&model, &x, &y, &pgd, Seed(6), &options).unwrap());
+    let b = untimed(evaluate_with(&model, &x, &y, &pgd, Seed(6), &options).unwrap());
     assert_eq!(a, b);
+    assert!(a.upper_bound);
+    assert_eq!(a.stages.len(), 1);
     assert_eq!(a.sanity_samples, 10);
     assert_eq!(a.n, 30);
     let none = EvalOptions {
@@ -152,13 +155,17 @@ fn evaluation_is_reproducible_and_configurable() {
     let c = evaluate_with(&model, &x, &y, &pgd, Seed(6), &none).unwrap();
     assert!(c.sanity.is_empty());
     assert_eq!(c.clean_correct, a.clean_correct);
+    assert_eq!(
+        c.robust, a.robust,
+        "the sanity checks do not change the main run"
+    );
 
     // DeepFool has no radius: only the threat-model (pixel range) check applies.
     let df = DeepFool::new(DeepFoolConfig::new(Norm::L2)).unwrap();
     let d = evaluate_with(&model, &x, &y, &df, Seed(6), &options).unwrap();
     assert_eq!(d.sanity.len(), 1);
     assert!(d.sanity_passed());
-    assert_eq!(d.adv_accuracy, 0.0);
+    assert_eq!(d.robust_accuracy, 0.0);
 }
 
 /// FGSM whose strength falls as its radius grows: `min(e, E - e)` at radius
