@@ -45,7 +45,6 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
-
 mod augment;
 mod checkpoint;
 mod config;

@@ -1,4 +1,5 @@
-use crate::model::{device, ModelArgs};
+use crate::args::{DataArgs, DeviceArgs};
+use crate::model::ModelArgs;
 use crate::Out;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -49,9 +50,9 @@ impl AttackKind {
 pub struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Data set whose test split (or only split) is evaluated.
-    #[arg(long)]
-    data: String,
+    /// The data set whose test split (or only split) is evaluated.
+    #[command(flatten)]
+    data: DataArgs,
     /// The attack; `auto` gives the worst case over PGD, APGD-CE and APGD-T,
     /// any other an upper bound on robust accuracy.
     #[arg(long, value_enum, default_value_t = AttackKind::Pgd)]
@@ -90,12 +91,14 @@ pub struct EvalArgs {
     /// Exit non-zero when a sanity check fails.
     #[arg(long)]
     strict: bool,
-    #[arg(long, default_value_t = 128)]
+    /// Images per batch of the model and the attacks.
+    #[arg(long, default_value_t = 128, value_parser = crate::args::batch_size)]
     batch_size: usize,
+    /// Seed of every random choice (random starts).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// {clean_accuracy, robust_accuracy, upper_bound, attacks, sanity, ...} on stdout.
     #[arg(long)]
     json: bool,
@@ -175,9 +178,6 @@ fn check_flags(args: &EvalArgs) -> Result<()> {
             bail!("--eps {e}: expected a radius >= 0");
         }
     }
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
     Ok(())
 }
 
@@ -234,10 +234,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let out = Out::new(args.json);
     check_flags(&args)?;
     let evaluation = build(&args)?;
-    let device = device(&args.device)?;
-    let set = crate::model::evaluation_set(&args.data, args.limit)?;
-    let [_, h, w] = set.image_shape();
-    let model = args.model.load(&device, [h, w])?;
+    let device = args.device.open()?;
+    let set = args.data.test_split(args.limit)?;
+    let model = args
+        .model
+        .load_for(&device, &set, &args.data.spec()?.to_string())?;
     let batch = set.gather(&(0..set.len()).collect::<Vec<_>>(), &device)?;
     let options = EvalOptions {
         batch_size: args.batch_size,

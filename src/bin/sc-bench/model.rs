@@ -1,7 +1,6 @@
 //! Loading a trained model, and the one check that it fits the data it is
 //! about to run on.
 
-use crate::args::{DataArgs, DeviceArg};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
@@ -96,23 +95,4 @@ pub fn check_fits(model: &dyn Classifier, set: &ImageSet, data: &str) -> Result<
         );
     }
     Ok(())
-}
-
-/// `--device cpu` or `cuda[:N]`, from a string (the commands with a typed
-/// [`crate::args::DeviceArgs`] open it themselves).
-pub fn device(name: &str) -> Result<Device> {
-    name.parse::<DeviceArg>()
-        .map_err(|e| anyhow::anyhow!("--device {e}"))?
-        .device()
-}
-
-/// The test split (or the only split) of the `--data` string `data`, its
-/// first `limit` images when given; for commands that take `--data` as a
-/// string ([`DataArgs::test_split`] is the typed form).
-pub fn evaluation_set(data: &str, limit: Option<usize>) -> Result<ImageSet> {
-    let args = DataArgs {
-        data: data.parse().context("--data")?,
-        image_size: None,
-    };
-    args.test_split(limit)
 }

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 /// Train a classifier in one of the paper's four regimes.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Data set (see `data info`); default shapes.
-    #[arg(long)]
+    /// Data set (see `data info`; the same syntax as every command's
+    /// `--data`); default shapes.
+    #[arg(long, value_parser = data_spec)]
     data: Option<String>,
     /// small-cnn, resnet18 or resnet50.
     #[arg(long)]
@@ -50,12 +51,20 @@ pub struct TrainArgs {
     /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: crate::args::DeviceArgs,
     /// {test_accuracy, epochs, seconds, run, ...} on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// `--data` checked as every command checks it, but kept as written: it is
+/// stored in the run's config.toml and compared on `--resume`.
+fn data_spec(value: &str) -> Result<String, String> {
+    value
+        .parse::<sc_data::DataSpec>()
+        .map(|_| value.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl TrainArgs {
@@ -178,7 +187,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?
     };
-    let device = crate::model::device(&args.device)?;
+    let device = args.device.open()?;
     let report = sc_train::train(
         &config,
         &args.run,
