@@ -394,8 +394,9 @@ fn init_starts_from_a_runs_weights_and_a_bad_path_is_named() {
 /// it still learns (accuracy at least twice chance: a collapsed,
 /// near-constant model also has a small DS); ADV, fine-tuned from the base
 /// model as in the paper's setting, is more robust to PGD than that base
-/// model; on one seed, PGD is stronger than FGSM with every sanity check
-/// passing, and the sweep runs on the result.
+/// model; on one seed, the worst case is at most PGD, PGD at most FGSM,
+/// every sanity check of the worst-case evaluation passes, and the sweep
+/// runs on the result.
 ///
 /// Sized by measurement: 160 steps (1,280 images, 2 epochs, batch 16) take
 /// base to 25-35% test accuracy; ADV from scratch at that budget stays at
@@ -500,25 +501,28 @@ fn a_brief_study_shows_the_papers_effects() {
         );
     }
 
-    let pgd_base = eval(
-        "base-0",
-        "pgd",
-        &["--sanity-samples", "100", "--apgd-steps", "50"],
-    );
+    // The worst-case evaluation: its sanity checks must all pass (a PGD-only
+    // evaluation may rightly fail `apgd-no-weaker` when APGD breaks images
+    // PGD left standing; that is the check doing its job, not a property of
+    // the model).
+    let auto_base = eval("base-0", "auto", &["--sanity-samples", "100"]);
     let fgsm_base = eval("base-0", "fgsm", &["--no-sanity"]);
-    let clean = pgd_base["clean_accuracy"].as_f64().unwrap();
-    let pb = pgd_base["adv_accuracy"].as_f64().unwrap();
+    let clean = auto_base["clean_accuracy"].as_f64().unwrap();
+    let pb = auto_base["attacks"][0]["accuracy"].as_f64().unwrap();
+    let robust = auto_base["robust_accuracy"].as_f64().unwrap();
     let fb = fgsm_base["adv_accuracy"].as_f64().unwrap();
-    eprintln!("base: clean {clean:.3}, FGSM {fb:.3}, PGD-10 {pb:.3}");
+    eprintln!("base: clean {clean:.3}, FGSM {fb:.3}, PGD-10 {pb:.3}, worst case {robust:.3}");
+    assert_eq!(auto_base["attacks"][0]["name"], "pgd");
+    assert_eq!(auto_base["upper_bound"], false);
     assert!(
         pb < 0.5 * clean,
         "PGD barely lowers accuracy: clean {clean}, pgd {pb}"
     );
     assert!(
-        pb <= fb && fb < clean,
-        "expected PGD <= FGSM < clean: {pb}, {fb}, {clean}"
+        robust <= pb && pb <= fb && fb < clean,
+        "expected worst case <= PGD <= FGSM < clean: {robust}, {pb}, {fb}, {clean}"
     );
-    let checks = pgd_base["sanity"].as_array().unwrap();
+    let checks = auto_base["sanity"].as_array().unwrap();
     assert!(checks.len() >= 5, "{checks:?}");
     for check in checks {
         assert_eq!(check["passed"], true, "sanity check failed: {check}");
