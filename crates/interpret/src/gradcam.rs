@@ -56,6 +56,7 @@ impl GradCam {
                 attributions,
                 map,
                 completeness_gap: None,
+                coarse: Some(coarse.clone()),
             },
             coarse,
         ))

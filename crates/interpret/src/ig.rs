@@ -127,6 +127,7 @@ impl Attribution for IntegratedGradients {
             attributions,
             map,
             completeness_gap: Some(completeness_gap),
+            coarse: None,
         })
     }
 }

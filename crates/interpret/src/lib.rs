@@ -7,6 +7,8 @@
 //!   of the gradient from a baseline, by the midpoint rule. Its map carries
 //!   its completeness gap `sum(attr) - (F_t(x) - F_t(baseline))` per image,
 //!   the numerical error of the integral that a user should check.
+//! - [`SmoothGrad`]: Smilkov et al. (2017), saliency (or IG) averaged over
+//!   noisy copies of the image.
 //! - [`GradCam`]: Selvaraju et al. (2017), on the feature map a
 //!   [`sc_core::SpatialFeatures`] model exposes.
 //! - [`metrics`]: numbers for what the paper only shows as pictures: total
@@ -45,11 +47,13 @@ mod gradcam;
 mod ig;
 pub mod metrics;
 mod saliency;
+mod smoothgrad;
 pub mod summary;
 
 pub use gradcam::GradCam;
 pub use ig::{Baseline, IntegratedGradients};
 pub use saliency::Saliency;
+pub use smoothgrad::{SmoothGrad, SmoothGradBase};
 
 use candle_core::{DType, Tensor, Var};
 use sc_core::Classifier;
@@ -93,6 +97,9 @@ pub struct AttributionMap {
     pub map: Tensor,
     /// Integrated Gradients only: per image, `sum(attributions) - (F_t(x) - F_t(baseline))`.
     pub completeness_gap: Option<Vec<f64>>,
+    /// GradCAM only: the map `[N, h, w]` at the feature layer's resolution,
+    /// before bilinear upsampling.
+    pub coarse: Option<Tensor>,
 }
 
 /// A method that explains the target logit of each image by its pixels.

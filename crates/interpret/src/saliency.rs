@@ -26,6 +26,7 @@ impl Attribution for Saliency {
             attributions: grad,
             map,
             completeness_gap: None,
+            coarse: None,
         })
     }
 }

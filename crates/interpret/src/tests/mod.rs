@@ -3,6 +3,8 @@ use crate::*;
 use candle_core::{Device, Tensor};
 use sc_core::{Classifier, SpatialFeatures};
 
+mod smoothgrad;
+
 const DEV: Device = Device::Cpu;
 
 /// `F(x) = W flatten(x)`, optionally followed by `tanh` and a second linear
