@@ -11,6 +11,7 @@
 //!   noisy copies of the image.
 //! - [`GradCam`]: Selvaraju et al. (2017), on the feature map a
 //!   [`sc_core::SpatialFeatures`] model exposes.
+//! - [`faithfulness`]: deletion and insertion curves (Petsiuk et al. 2018).
 //! - [`metrics`]: numbers for what the paper only shows as pictures: total
 //!   variation (smoothness, the paper's "more continuous" maps) and the
 //!   share of attribution mass inside a mask.
@@ -43,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod faithfulness;
 mod gradcam;
 mod ig;
 pub mod metrics;
