@@ -48,6 +48,7 @@ pub mod faithfulness;
 mod gradcam;
 mod ig;
 pub mod metrics;
+mod raw_maps;
 mod saliency;
 mod smoothgrad;
 pub mod summary;
@@ -71,6 +72,15 @@ pub enum Error {
         name: &'static str,
         /// What is wrong, and what was expected.
         problem: String,
+    },
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// An error of the data crate.
     #[error(transparent)]

@@ -3,13 +3,18 @@ use crate::model::ModelArgs;
 use crate::Out;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use sc_interpret::summary::summarize;
-use sc_interpret::{Attribution, GradCam, IntegratedGradients, Saliency};
+use sc_core::Seed;
+use sc_interpret::faithfulness::Canvas;
+use sc_interpret::summary::{summarize, Explained, SummaryConfig};
+use sc_interpret::{
+    Attribution, AttributionMap, GradCam, IntegratedGradients, Saliency, SmoothGrad, SmoothGradBase,
+};
 use sc_report::ImageGrid;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Attribution maps of a model (paper Sec. 4.5, Fig. 6) with their
-/// smoothness and the share of their mass on the object.
+/// smoothness, the share of their mass on the object, and their
+/// faithfulness (deletion and insertion AUC, Petsiuk et al. 2018).
 #[derive(Args)]
 pub struct AttributeArgs {
     #[command(flatten)]
@@ -20,17 +25,44 @@ pub struct AttributeArgs {
     /// The attribution method.
     #[arg(long, value_enum, default_value_t = Method::Ig)]
     method: Method,
-    /// Integration steps of IG (default 32; IG only).
+    /// Integration steps of IG (default 32; ig, or smoothgrad over ig).
     #[arg(long)]
     steps: Option<usize>,
+    /// What SmoothGrad averages (default saliency; smoothgrad only).
+    #[arg(long, value_enum)]
+    smoothgrad_base: Option<SmoothBase>,
+    /// SmoothGrad's noise, as a fraction of each image's value range
+    /// (default 0.15; smoothgrad only).
+    #[arg(long)]
+    noise_std: Option<f64>,
+    /// SmoothGrad's number of noisy copies (default 50; smoothgrad only).
+    #[arg(long)]
+    noise_samples: Option<usize>,
+    /// Seed of the random methods (default 0; smoothgrad only).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Steps of the deletion and insertion curves.
+    #[arg(long, default_value_t = 16)]
+    curve_steps: usize,
+    /// What deleted pixels become.
+    #[arg(long, value_enum, default_value_t = CanvasArg::Black)]
+    deletion_canvas: CanvasArg,
+    /// What pixels are inserted onto.
+    #[arg(long, value_enum, default_value_t = CanvasArg::Blur)]
+    insertion_canvas: CanvasArg,
     /// Use only the first N images.
     #[arg(long, default_value_t = 64)]
     limit: usize,
     #[arg(long, default_value_t = 32, value_parser = batch_size)]
     batch_size: usize,
-    /// Draw the first 8 images and their maps into this PNG.
+    /// Draw the first 8 images and their maps into this PNG; the per-image
+    /// numbers go beside it (same name, .csv).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the raw attributions, maps, GradCAM's coarse maps, labels and
+    /// indices to this safetensors file.
+    #[arg(long)]
+    save_maps: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
     #[arg(long)]
@@ -40,6 +72,10 @@ pub struct AttributeArgs {
 /// The most IG steps: Sundararajan et al. (2017) find 20-300 enough for a
 /// completeness gap within 5%; beyond this a typo would run for days.
 const MAX_IG_STEPS: usize = 4096;
+/// The most SmoothGrad samples: Smilkov et al. (2017) see no change past 50.
+const MAX_NOISE_SAMPLES: usize = 10_000;
+/// The most curve steps: one per pixel of a 256x256 image.
+const MAX_CURVE_STEPS: usize = 65_536;
 
 /// The attribution methods of Sec. 4.5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,84 +84,213 @@ pub enum Method {
     Saliency,
     /// Integrated Gradients from a black baseline (Sundararajan et al. 2017).
     Ig,
+    /// Saliency (or IG) averaged over noisy copies (Smilkov et al. 2017).
+    Smoothgrad,
     /// GradCAM on the last spatial feature map (Selvaraju et al. 2017).
     Gradcam,
 }
 
+/// What SmoothGrad averages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SmoothBase {
+    /// The input gradient.
+    Saliency,
+    /// Integrated Gradients.
+    Ig,
+}
+
+/// The canvas of the deletion and insertion curves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CanvasArg {
+    /// All channels zero.
+    Black,
+    /// A Gaussian blur (sigma 5, 11x11) of the image.
+    Blur,
+}
+
+impl From<CanvasArg> for Canvas {
+    fn from(c: CanvasArg) -> Canvas {
+        match c {
+            CanvasArg::Black => Canvas::Black,
+            CanvasArg::Blur => Canvas::Blur,
+        }
+    }
+}
+
 impl Method {
-    /// The name used in reports and captions.
-    fn name(self) -> &'static str {
+    /// The name used on the command line.
+    fn flag(self) -> &'static str {
         match self {
             Method::Saliency => "saliency",
-            Method::Ig => "integrated-gradients",
+            Method::Ig => "ig",
+            Method::Smoothgrad => "smoothgrad",
             Method::Gradcam => "gradcam",
         }
     }
 }
 
-pub fn run(args: AttributeArgs) -> Result<()> {
-    let out = Out::new(args.json);
-    if args.steps.is_some() && args.method != Method::Ig {
+/// Rejects every method-specific flag given with a method it does not apply to.
+fn check_flags(args: &AttributeArgs) -> Result<()> {
+    let m = args.method;
+    let smooth = m == Method::Smoothgrad;
+    let ig_steps = m == Method::Ig || (smooth && args.smoothgrad_base == Some(SmoothBase::Ig));
+    let given = [
+        (
+            "--steps",
+            args.steps.is_some(),
+            ig_steps,
+            "--method ig (or smoothgrad with --smoothgrad-base ig)",
+        ),
+        (
+            "--smoothgrad-base",
+            args.smoothgrad_base.is_some(),
+            smooth,
+            "--method smoothgrad",
+        ),
+        (
+            "--noise-std",
+            args.noise_std.is_some(),
+            smooth,
+            "--method smoothgrad",
+        ),
+        (
+            "--noise-samples",
+            args.noise_samples.is_some(),
+            smooth,
+            "--method smoothgrad",
+        ),
+        ("--seed", args.seed.is_some(), smooth, "--method smoothgrad"),
+    ];
+    for (flag, is_given, applies, to) in given {
+        if is_given && !applies {
+            bail!("{flag} applies to {to} only, not --method {}", m.flag());
+        }
+    }
+    if let Some(s) = args.steps {
+        if s > MAX_IG_STEPS {
+            bail!("--steps {s}: expected at most {MAX_IG_STEPS}");
+        }
+    }
+    if let Some(s) = args.noise_samples {
+        if s == 0 || s > MAX_NOISE_SAMPLES {
+            bail!("--noise-samples {s}: expected 1 to {MAX_NOISE_SAMPLES}");
+        }
+    }
+    if let Some(s) = args.noise_std {
+        if !(s.is_finite() && (0.0..=10.0).contains(&s)) {
+            bail!("--noise-std {s}: expected a fraction of the input range in [0, 10]");
+        }
+    }
+    if args.curve_steps == 0 || args.curve_steps > MAX_CURVE_STEPS {
         bail!(
-            "--steps applies to --method ig only, not {}",
-            args.method.name()
+            "--curve-steps {}: expected 1 to {MAX_CURVE_STEPS}",
+            args.curve_steps
         );
     }
-    let steps = args.steps.unwrap_or(32);
-    if steps > MAX_IG_STEPS {
-        bail!("--steps {steps}: expected at most {MAX_IG_STEPS}");
-    }
-    let ig = IntegratedGradients::new(steps).context("--steps")?;
+    Ok(())
+}
+
+pub fn run(args: AttributeArgs) -> Result<()> {
+    let out = Out::new(args.json);
+    check_flags(&args)?;
+    let ig = IntegratedGradients::new(args.steps.unwrap_or(32)).context("--steps")?;
+    let smooth_base = match args.smoothgrad_base.unwrap_or(SmoothBase::Saliency) {
+        SmoothBase::Saliency => SmoothGradBase::Saliency,
+        SmoothBase::Ig => SmoothGradBase::IntegratedGradients(ig),
+    };
+    let seed = Seed(args.seed.unwrap_or(0));
+    let smoothgrad = SmoothGrad::new(
+        smooth_base,
+        args.noise_std.unwrap_or(0.15),
+        args.noise_samples.unwrap_or(50),
+        seed,
+    )
+    .context("--method smoothgrad")?;
     let device = args.device.open()?;
     let set = args.data.test_split(Some(args.limit))?;
-    let [c, h, w] = set.image_shape();
     let model = args
         .model
         .load_for(&device, &set, &args.data.data.to_string())?;
-    let name = args.method.name();
-    let (summary, maps) = match args.method {
-        Method::Saliency => summarize(&set, name, args.batch_size, &device, &mut |x, t| {
-            Saliency.attribute(&model, x, t)
-        })?,
-        Method::Ig => summarize(&set, name, args.batch_size, &device, &mut |x, t| {
-            ig.attribute(&model, x, t)
-        })?,
-        Method::Gradcam => summarize(&set, name, args.batch_size, &device, &mut |x, t| {
-            Ok(GradCam.attribute(&model, x, t)?.0)
-        })?,
+    let config = SummaryConfig {
+        batch_size: args.batch_size,
+        curve_steps: args.curve_steps,
+        deletion: args.deletion_canvas.into(),
+        insertion: args.insertion_canvas.into(),
     };
+    let mut batch = 0u64;
+    let mut attribute = |x: &candle_core::Tensor,
+                         t: &candle_core::Tensor|
+     -> sc_interpret::Result<AttributionMap> {
+        batch += 1;
+        match args.method {
+            Method::Saliency => Saliency.attribute(&model, x, t),
+            Method::Ig => ig.attribute(&model, x, t),
+            // One noise stream per batch, in the set's order.
+            Method::Smoothgrad => smoothgrad
+                .with_seed(seed.derive("smoothgrad-batch").index(batch - 1))
+                .attribute(&model, x, t),
+            Method::Gradcam => Ok(GradCam.attribute(&model, x, t)?.0),
+        }
+    };
+    let name = match args.method {
+        Method::Saliency => Saliency.name(),
+        Method::Ig => ig.name(),
+        Method::Smoothgrad => smoothgrad.name(),
+        Method::Gradcam => GradCam.name(),
+    };
+    let explained = summarize(&set, name, &model, config, &device, &mut attribute)?;
+    let summary = &explained.summary;
     out.say(format!(
-        "{} of {} on {} images: total variation {:.4}{}{}",
+        "{} of {} on {} images: total variation {:.4}{}, deletion AUC {:.4}, insertion AUC {:.4}{}",
         summary.method,
         sc_core::Classifier::name(&model),
-        summary.images,
-        summary.mean_total_variation,
+        summary.n,
+        summary.metrics.total_variation,
         match (summary.mean_mass_on_object, summary.mean_object_area) {
             (Some(m), Some(a)) => format!(", mass on the object {m:.4} (object area {a:.4})"),
             _ => String::new(),
         },
+        summary.metrics.deletion_auc,
+        summary.metrics.insertion_auc,
         summary
             .mean_abs_completeness_gap
             .map_or(String::new(), |g| format!(
                 ", mean |completeness gap| {g:.2e}"
             )),
     ));
-    if let Some(path) = &args.out {
-        let mut grid = ImageGrid::new(4, 3);
-        for i in 0..summary.images.min(8) {
-            let img = set.image(i).context("internal: image index")?;
-            grid.push_u8(img, [c, h, w], &i.to_string())?;
-            let m: Vec<f32> = maps.get(i)?.abs()?.flatten_all()?.to_vec1()?;
-            let top = m.iter().fold(0f32, |a, &b| a.max(b));
-            let scaled: Vec<f32> = m
-                .iter()
-                .map(|v| if top > 0.0 { v / top } else { 0.0 })
-                .collect();
-            grid.push_f32(&scaled, [1, h, w], name)?;
-        }
-        grid.save_png(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(path) = &args.save_maps {
+        explained
+            .save_safetensors(path)
+            .with_context(|| format!("--save-maps {}", path.display()))?;
         out.say(format!("wrote {}", path.display()));
     }
-    out.json(&serde_json::to_value(&summary)?)
+    if let Some(path) = &args.out {
+        draw(&set, &explained, name, path)?;
+        out.say(format!("wrote {}", path.display()));
+        let csv = path.with_extension("csv");
+        sc_core::write_atomic(&csv, summary.per_image_csv().as_bytes())
+            .with_context(|| format!("writing {}", csv.display()))?;
+        out.say(format!("wrote {}", csv.display()));
+    }
+    out.json(&serde_json::to_value(summary)?)
+}
+
+/// The first 8 images beside their maps (absolute value, scaled to the
+/// image's largest).
+fn draw(set: &sc_data::ImageSet, explained: &Explained, name: &str, path: &Path) -> Result<()> {
+    let [c, h, w] = set.image_shape();
+    let mut grid = ImageGrid::new(4, 3);
+    for i in 0..explained.summary.n.min(8) {
+        let img = set.image(i).context("internal: image index")?;
+        grid.push_u8(img, [c, h, w], &i.to_string())?;
+        let m: Vec<f32> = explained.maps.get(i)?.abs()?.flatten_all()?.to_vec1()?;
+        let top = m.iter().fold(0f32, |a, &b| a.max(b));
+        let scaled: Vec<f32> = m
+            .iter()
+            .map(|v| if top > 0.0 { v / top } else { 0.0 })
+            .collect();
+        grid.push_f32(&scaled, [1, h, w], name)?;
+    }
+    grid.save_png(path)
+        .with_context(|| format!("writing {}", path.display()))
 }
