@@ -57,6 +57,7 @@ impl GradCam {
                 map,
                 completeness_gap: None,
                 coarse: Some(coarse.clone()),
+                lime: None,
             },
             coarse,
         ))

@@ -128,6 +128,7 @@ impl Attribution for IntegratedGradients {
             map,
             completeness_gap: Some(completeness_gap),
             coarse: None,
+            lime: None,
         })
     }
 }

@@ -12,6 +12,8 @@
 //! - [`GradCam`]: Selvaraju et al. (2017), on the feature map a
 //!   [`sc_core::SpatialFeatures`] model exposes.
 //! - [`faithfulness`]: deletion and insertion curves (Petsiuk et al. 2018).
+//! - [`Lime`]: Ribeiro et al. (2016) over [`slic`] superpixels, with a
+//!   weighted [`ridge`] surrogate.
 //! - [`metrics`]: numbers for what the paper only shows as pictures: total
 //!   variation (smoothness, the paper's "more continuous" maps) and the
 //!   share of attribution mass inside a mask.
@@ -47,14 +49,18 @@
 pub mod faithfulness;
 mod gradcam;
 mod ig;
+mod lime;
 pub mod metrics;
 mod raw_maps;
+pub mod ridge;
 mod saliency;
+pub mod slic;
 mod smoothgrad;
 pub mod summary;
 
 pub use gradcam::GradCam;
 pub use ig::{Baseline, IntegratedGradients};
+pub use lime::{Lime, LimeFill, LimeFit};
 pub use saliency::Saliency;
 pub use smoothgrad::{SmoothGrad, SmoothGradBase};
 
@@ -112,6 +118,8 @@ pub struct AttributionMap {
     /// GradCAM only: the map `[N, h, w]` at the feature layer's resolution,
     /// before bilinear upsampling.
     pub coarse: Option<Tensor>,
+    /// LIME only: each image's surrogate fit (coefficients, R^2, top superpixels).
+    pub lime: Option<Vec<LimeFit>>,
 }
 
 /// A method that explains the target logit of each image by its pixels.

@@ -27,6 +27,7 @@ impl Attribution for Saliency {
             map,
             completeness_gap: None,
             coarse: None,
+            lime: None,
         })
     }
 }

@@ -137,6 +137,7 @@ impl Attribution for SmoothGrad {
             map,
             completeness_gap: None,
             coarse: None,
+            lime: None,
         })
     }
 }

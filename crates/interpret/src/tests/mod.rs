@@ -4,6 +4,8 @@ use candle_core::{Device, Tensor};
 use sc_core::{Classifier, SpatialFeatures};
 
 mod faithfulness;
+mod lime;
+mod slic;
 mod smoothgrad;
 
 const DEV: Device = Device::Cpu;
