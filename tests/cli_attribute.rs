@@ -143,6 +143,52 @@ fn attribute_reports_maps_metrics_and_a_picture() {
         assert!(s["mean_abs_completeness_gap"].is_null(), "{method}");
         assert!(s["metrics"]["total_variation"].as_f64().unwrap() >= 0.0);
     }
+    // LIME: a surrogate per image with its R^2 and top superpixels.
+    let lime_csv = dir.path().join("lime.png");
+    let lime = json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        r,
+        "--data",
+        data,
+        "--method",
+        "lime",
+        "--samples",
+        "40",
+        "--segments",
+        "8",
+        "--top-k",
+        "3",
+        "--limit",
+        "2",
+        "--out",
+        lime_csv.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(lime["method"], "lime");
+    assert_eq!(lime["n"], 2);
+    for img in lime["per_image"].as_array().unwrap() {
+        let r2 = img["lime_r2"].as_f64().unwrap();
+        assert!(r2 <= 1.0 + 1e-12, "{r2}");
+        let top = img["lime_top"].as_array().unwrap();
+        let segments = img["lime_segments"].as_u64().unwrap() as usize;
+        assert!(segments >= 1);
+        assert_eq!(top.len(), segments.min(3));
+        // Largest absolute coefficient first.
+        let c: Vec<f64> = top.iter().map(|p| p[1].as_f64().unwrap().abs()).collect();
+        assert!(c.windows(2).all(|w| w[0] >= w[1]), "{c:?}");
+    }
+    assert!(lime["mean_lime_r2"].as_f64().is_some());
+    let csv = std::fs::read_to_string(dir.path().join("lime.csv")).unwrap();
+    assert!(csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(7)
+        .unwrap()
+        .parse::<f64>()
+        .is_ok());
     // SmoothGrad: the same seed gives the same numbers, another seed others.
     let smooth = |seed: &str| {
         json_of(&sc_bench(&[
@@ -182,7 +228,7 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
         ),
         (
             &["--method", "gradcam", "--seed", "3"],
-            &["--seed", "smoothgrad"],
+            &["--seed", "smoothgrad or lime"],
         ),
         (
             &["--method", "smoothgrad", "--steps", "3"],
@@ -205,6 +251,20 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
             &["--noise-std NaN"],
         ),
         (&["--curve-steps", "0"], &["--curve-steps 0"]),
+        (&["--method", "lime", "--samples", "0"], &["--samples 0"]),
+        (&["--method", "lime", "--segments", "0"], &["--segments 0"]),
+        (
+            &["--method", "ig", "--samples", "10"],
+            &["--samples", "lime"],
+        ),
+        (
+            &["--method", "saliency", "--lime-fill", "black"],
+            &["--lime-fill"],
+        ),
+        (
+            &["--method", "gradcam", "--top-k", "3"],
+            &["--top-k", "lime"],
+        ),
         (&["--method", "magic"], &["--method", "saliency", "gradcam"]),
     ];
     for (extra, needles) in cases {

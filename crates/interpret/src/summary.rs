@@ -28,6 +28,13 @@ pub struct ImageScores {
     pub deletion_auc: f64,
     /// Area under the insertion curve (higher is more faithful).
     pub insertion_auc: f64,
+    /// LIME only: the surrogate's weighted R^2.
+    pub lime_r2: Option<f64>,
+    /// LIME only: the number of superpixels of the image.
+    pub lime_segments: Option<usize>,
+    /// LIME only: the top superpixels by absolute coefficient, as
+    /// `(superpixel, coefficient)`, largest first.
+    pub lime_top: Option<Vec<(usize, f64)>>,
 }
 
 /// The means of the per-image metrics (the issue's `metrics` object).
@@ -65,6 +72,8 @@ pub struct AttributionSummary {
     pub mean_object_area: Option<f64>,
     /// Mean absolute completeness gap (Integrated Gradients only).
     pub mean_abs_completeness_gap: Option<f64>,
+    /// Mean weighted R^2 of LIME's surrogates (LIME only).
+    pub mean_lime_r2: Option<f64>,
     /// The scores of every image.
     pub per_image: Vec<ImageScores>,
 }
@@ -74,18 +83,19 @@ impl AttributionSummary {
     pub fn per_image_csv(&self) -> String {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         let mut s = String::from(
-            "index,label,total_variation,mass_on_object,completeness_gap,deletion_auc,insertion_auc\n",
+            "index,label,total_variation,mass_on_object,completeness_gap,deletion_auc,insertion_auc,lime_r2\n",
         );
         for r in &self.per_image {
             s.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{}\n",
                 r.index,
                 r.label,
                 r.total_variation,
                 opt(r.mass_on_object),
                 opt(r.completeness_gap),
                 r.deletion_auc,
-                r.insertion_auc
+                r.insertion_auc,
+                opt(r.lime_r2)
             ));
         }
         s
@@ -193,6 +203,14 @@ pub fn summarize(
                 completeness_gap: map.completeness_gap.as_ref().map(|g| g[i]),
                 deletion_auc: curves.deletion_auc[i],
                 insertion_auc: curves.insertion_auc[i],
+                lime_r2: map.lime.as_ref().map(|f| f[i].r2),
+                lime_segments: map.lime.as_ref().map(|f| f[i].segments),
+                lime_top: map.lime.as_ref().map(|f| {
+                    f[i].top
+                        .iter()
+                        .map(|&l| (l, f[i].coefficients[l]))
+                        .collect()
+                }),
             });
         }
         labels.extend(batch_labels);
@@ -225,6 +243,7 @@ pub fn summarize(
         mean_mass_on_object: mask_mass,
         mean_object_area: mean(areas.into_iter()),
         mean_abs_completeness_gap: mean(gaps()),
+        mean_lime_r2: mean(per_image.iter().filter_map(|s| s.lime_r2)),
         per_image,
     };
     let coarse = if coarse.is_empty() {

@@ -5,9 +5,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use sc_core::Seed;
 use sc_interpret::faithfulness::Canvas;
+use sc_interpret::slic::Slic;
 use sc_interpret::summary::{summarize, Explained, SummaryConfig};
 use sc_interpret::{
-    Attribution, AttributionMap, GradCam, IntegratedGradients, Saliency, SmoothGrad, SmoothGradBase,
+    Attribution, AttributionMap, GradCam, IntegratedGradients, Lime, LimeFill, Saliency,
+    SmoothGrad, SmoothGradBase,
 };
 use sc_report::ImageGrid;
 use std::path::{Path, PathBuf};
@@ -38,9 +40,21 @@ pub struct AttributeArgs {
     /// SmoothGrad's number of noisy copies (default 50; smoothgrad only).
     #[arg(long)]
     noise_samples: Option<usize>,
-    /// Seed of the random methods (default 0; smoothgrad only).
+    /// Seed of the random methods (default 0; smoothgrad and lime only).
     #[arg(long)]
     seed: Option<u64>,
+    /// LIME's number of random superpixel masks (default 1000; lime only).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// LIME's number of SLIC superpixels to aim for (default 16; lime only).
+    #[arg(long)]
+    segments: Option<usize>,
+    /// LIME's superpixels reported per image (default 5; lime only).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// What LIME's hidden superpixels show (default mean; lime only).
+    #[arg(long, value_enum)]
+    lime_fill: Option<LimeFillArg>,
     /// Steps of the deletion and insertion curves.
     #[arg(long, default_value_t = 16)]
     curve_steps: usize,
@@ -74,6 +88,10 @@ pub struct AttributeArgs {
 const MAX_IG_STEPS: usize = 4096;
 /// The most SmoothGrad samples: Smilkov et al. (2017) see no change past 50.
 const MAX_NOISE_SAMPLES: usize = 10_000;
+/// The most LIME masks: the lime package's default is 1000.
+const MAX_LIME_SAMPLES: usize = 1_000_000;
+/// The most superpixels (LIME's regression is cubic in their number).
+const MAX_SEGMENTS: usize = 1024;
 /// The most curve steps: one per pixel of a 256x256 image.
 const MAX_CURVE_STEPS: usize = 65_536;
 
@@ -88,6 +106,8 @@ pub enum Method {
     Smoothgrad,
     /// GradCAM on the last spatial feature map (Selvaraju et al. 2017).
     Gradcam,
+    /// LIME over SLIC superpixels (Ribeiro et al. 2016).
+    Lime,
 }
 
 /// What SmoothGrad averages.
@@ -97,6 +117,15 @@ pub enum SmoothBase {
     Saliency,
     /// Integrated Gradients.
     Ig,
+}
+
+/// What LIME's hidden superpixels show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LimeFillArg {
+    /// The superpixel's mean colour (the lime package's default).
+    Mean,
+    /// Black.
+    Black,
 }
 
 /// The canvas of the deletion and insertion curves.
@@ -125,6 +154,7 @@ impl Method {
             Method::Ig => "ig",
             Method::Smoothgrad => "smoothgrad",
             Method::Gradcam => "gradcam",
+            Method::Lime => "lime",
         }
     }
 }
@@ -133,6 +163,7 @@ impl Method {
 fn check_flags(args: &AttributeArgs) -> Result<()> {
     let m = args.method;
     let smooth = m == Method::Smoothgrad;
+    let lime = m == Method::Lime;
     let ig_steps = m == Method::Ig || (smooth && args.smoothgrad_base == Some(SmoothBase::Ig));
     let given = [
         (
@@ -159,7 +190,21 @@ fn check_flags(args: &AttributeArgs) -> Result<()> {
             smooth,
             "--method smoothgrad",
         ),
-        ("--seed", args.seed.is_some(), smooth, "--method smoothgrad"),
+        (
+            "--seed",
+            args.seed.is_some(),
+            smooth || lime,
+            "--method smoothgrad or lime",
+        ),
+        ("--samples", args.samples.is_some(), lime, "--method lime"),
+        ("--segments", args.segments.is_some(), lime, "--method lime"),
+        ("--top-k", args.top_k.is_some(), lime, "--method lime"),
+        (
+            "--lime-fill",
+            args.lime_fill.is_some(),
+            lime,
+            "--method lime",
+        ),
     ];
     for (flag, is_given, applies, to) in given {
         if is_given && !applies {
@@ -179,6 +224,17 @@ fn check_flags(args: &AttributeArgs) -> Result<()> {
     if let Some(s) = args.noise_std {
         if !(s.is_finite() && (0.0..=10.0).contains(&s)) {
             bail!("--noise-std {s}: expected a fraction of the input range in [0, 10]");
+        }
+    }
+    for (flag, value, max) in [
+        ("--samples", args.samples, MAX_LIME_SAMPLES),
+        ("--segments", args.segments, MAX_SEGMENTS),
+        ("--top-k", args.top_k, MAX_SEGMENTS),
+    ] {
+        if let Some(v) = value {
+            if v == 0 || v > max {
+                bail!("{flag} {v}: expected 1 to {max}");
+            }
         }
     }
     if args.curve_steps == 0 || args.curve_steps > MAX_CURVE_STEPS {
@@ -206,6 +262,18 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         seed,
     )
     .context("--method smoothgrad")?;
+    let lime = Lime::new(args.samples.unwrap_or(1000), seed)
+        .context("--samples")?
+        .with_slic(Slic {
+            segments: args.segments.unwrap_or(16),
+            ..Slic::default()
+        })
+        .with_top_k(args.top_k.unwrap_or(5))
+        .with_fill(match args.lime_fill.unwrap_or(LimeFillArg::Mean) {
+            LimeFillArg::Mean => LimeFill::Mean,
+            LimeFillArg::Black => LimeFill::Constant(0.0),
+        })
+        .with_chunk(args.batch_size.max(64))?;
     let device = args.device.open()?;
     let set = args.data.test_split(Some(args.limit))?;
     let model = args
@@ -230,6 +298,9 @@ pub fn run(args: AttributeArgs) -> Result<()> {
                 .with_seed(seed.derive("smoothgrad-batch").index(batch - 1))
                 .attribute(&model, x, t),
             Method::Gradcam => Ok(GradCam.attribute(&model, x, t)?.0),
+            Method::Lime => lime
+                .with_seed(seed.derive("lime-batch").index(batch - 1))
+                .attribute(&model, x, t),
         }
     };
     let name = match args.method {
@@ -237,8 +308,11 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         Method::Ig => ig.name(),
         Method::Smoothgrad => smoothgrad.name(),
         Method::Gradcam => GradCam.name(),
+        Method::Lime => lime.name(),
     };
+    let started = std::time::Instant::now();
     let explained = summarize(&set, name, &model, config, &device, &mut attribute)?;
+    let seconds = started.elapsed().as_secs_f64();
     let summary = &explained.summary;
     out.say(format!(
         "{} of {} on {} images: total variation {:.4}{}, deletion AUC {:.4}, insertion AUC {:.4}{}",
@@ -258,6 +332,12 @@ pub fn run(args: AttributeArgs) -> Result<()> {
                 ", mean |completeness gap| {g:.2e}"
             )),
     ));
+    if let Some(r2) = summary.mean_lime_r2 {
+        out.say(format!(
+            "lime: mean weighted R^2 {r2:.4}, {:.2} images/s (with the curves)",
+            summary.n as f64 / seconds
+        ));
+    }
     if let Some(path) = &args.save_maps {
         explained
             .save_safetensors(path)
@@ -272,7 +352,9 @@ pub fn run(args: AttributeArgs) -> Result<()> {
             .with_context(|| format!("writing {}", csv.display()))?;
         out.say(format!("wrote {}", csv.display()));
     }
-    out.json(&serde_json::to_value(summary)?)
+    let mut json = serde_json::to_value(summary)?;
+    json["seconds"] = serde_json::json!(seconds);
+    out.json(&json)
 }
 
 /// The first 8 images beside their maps (absolute value, scaled to the
