@@ -170,45 +170,55 @@ fn check_flags(args: &AttributeArgs) -> Result<()> {
             "--steps",
             args.steps.is_some(),
             ig_steps,
-            "--method ig (or smoothgrad with --smoothgrad-base ig)",
+            "--method ig only (or smoothgrad with --smoothgrad-base ig)",
         ),
         (
             "--smoothgrad-base",
             args.smoothgrad_base.is_some(),
             smooth,
-            "--method smoothgrad",
+            "--method smoothgrad only",
         ),
         (
             "--noise-std",
             args.noise_std.is_some(),
             smooth,
-            "--method smoothgrad",
+            "--method smoothgrad only",
         ),
         (
             "--noise-samples",
             args.noise_samples.is_some(),
             smooth,
-            "--method smoothgrad",
+            "--method smoothgrad only",
         ),
         (
             "--seed",
             args.seed.is_some(),
             smooth || lime,
-            "--method smoothgrad or lime",
+            "--method smoothgrad or lime only",
         ),
-        ("--samples", args.samples.is_some(), lime, "--method lime"),
-        ("--segments", args.segments.is_some(), lime, "--method lime"),
-        ("--top-k", args.top_k.is_some(), lime, "--method lime"),
+        (
+            "--samples",
+            args.samples.is_some(),
+            lime,
+            "--method lime only",
+        ),
+        (
+            "--segments",
+            args.segments.is_some(),
+            lime,
+            "--method lime only",
+        ),
+        ("--top-k", args.top_k.is_some(), lime, "--method lime only"),
         (
             "--lime-fill",
             args.lime_fill.is_some(),
             lime,
-            "--method lime",
+            "--method lime only",
         ),
     ];
     for (flag, is_given, applies, to) in given {
         if is_given && !applies {
-            bail!("{flag} applies to {to} only, not --method {}", m.flag());
+            bail!("{flag} applies to {to}, not --method {}", m.flag());
         }
     }
     if let Some(s) = args.steps {
@@ -261,7 +271,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         args.noise_samples.unwrap_or(50),
         seed,
     )
-    .context("--method smoothgrad")?;
+    .context("--method smoothgrad only")?;
     let lime = Lime::new(args.samples.unwrap_or(1000), seed)
         .context("--samples")?
         .with_slic(Slic {
