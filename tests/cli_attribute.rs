@@ -75,9 +75,10 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     let csv = std::fs::read_to_string(dir.path().join("ig.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 7);
-    assert!(rows[0].starts_with("index,label,"));
+    assert!(rows[0].starts_with("model,index,label,"));
+    assert!(rows[1].starts_with("r,0,"));
     let first_del = ig["per_image"][0]["deletion_auc"].as_f64().unwrap();
-    let csv_del: f64 = rows[1].split(',').nth(5).unwrap().parse().unwrap();
+    let csv_del: f64 = rows[1].split(',').nth(6).unwrap().parse().unwrap();
     assert_eq!(csv_del, first_del);
     // The raw maps read back with candle; the map is IG's channel sum.
     let t = candle_core::safetensors::load(&maps, &candle_core::Device::Cpu).unwrap();
@@ -189,6 +190,70 @@ fn attribute_reports_maps_metrics_and_a_picture() {
         .unwrap()
         .parse::<f64>()
         .is_ok());
+    // Two models side by side: one grid, one table, one CSV, and the
+    // second model's summary equals that of explaining it alone.
+    let run2 = dir.path().join("r2");
+    json_of(&sc_bench(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seed",
+        "3",
+        "--run",
+        run2.to_str().unwrap(),
+        "--json",
+    ]));
+    let both_png = dir.path().join("both.png");
+    let both = json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        r,
+        "--compare",
+        run2.to_str().unwrap(),
+        "--data",
+        data,
+        "--method",
+        "saliency",
+        "--limit",
+        "3",
+        "--out",
+        both_png.to_str().unwrap(),
+        "--json",
+    ]));
+    let alone = json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        run2.to_str().unwrap(),
+        "--data",
+        data,
+        "--method",
+        "saliency",
+        "--limit",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(both["model"], "r");
+    assert_eq!(both["compare"][0]["model"], "r2");
+    assert_eq!(both["compare"][0]["per_image"], alone["per_image"]);
+    assert_ne!(both["per_image"], alone["per_image"]);
+    let table = std::fs::read_to_string(dir.path().join("both.md")).unwrap();
+    assert!(
+        table.contains("| r |") && table.contains("| r2 |"),
+        "{table}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("both.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 3);
+    // Rows of 3 images x (image + 2 overlays), each cell 16x16 upscaled 3x.
+    let png = image_size(&both_png);
+    let single = image_size(&png_of_one(r, data, dir.path()));
+    assert!(
+        png.0 > single.0 && png.1 == single.1,
+        "{png:?} vs {single:?}"
+    );
     // SmoothGrad: the same seed gives the same numbers, another seed others.
     let smooth = |seed: &str| {
         json_of(&sc_bench(&[
@@ -274,4 +339,31 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
             assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
         }
     }
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn image_size(path: &std::path::Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+/// The grid of one model's saliency maps of 3 images.
+fn png_of_one(run: &str, data: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let png = dir.join("one.png");
+    json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        run,
+        "--data",
+        data,
+        "--method",
+        "saliency",
+        "--limit",
+        "3",
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
+    ]));
+    png
 }

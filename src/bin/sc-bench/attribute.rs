@@ -70,11 +70,16 @@ pub struct AttributeArgs {
     #[arg(long, default_value_t = 32, value_parser = batch_size)]
     batch_size: usize,
     /// Draw the first 8 images and their maps into this PNG; the per-image
-    /// numbers go beside it (same name, .csv).
+    /// numbers go beside it (same name, .csv) and the numbers table (.md).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Other training runs to explain on the same images: the PNG becomes
+    /// the grid "image | --run model | these ..." and the JSON gets a
+    /// `compare` list (repeatable).
+    #[arg(long)]
+    compare: Vec<PathBuf>,
     /// Write the raw attributions, maps, GradCAM's coarse maps, labels and
-    /// indices to this safetensors file.
+    /// indices of the --run (or --weights) model to this safetensors file.
     #[arg(long)]
     save_maps: Option<PathBuf>,
     #[command(flatten)]
@@ -271,7 +276,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         args.noise_samples.unwrap_or(50),
         seed,
     )
-    .context("--method smoothgrad only")?;
+    .context("--noise-std, --noise-samples")?;
     let lime = Lime::new(args.samples.unwrap_or(1000), seed)
         .context("--samples")?
         .with_slic(Slic {
@@ -286,32 +291,12 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         .with_chunk(args.batch_size.max(64))?;
     let device = args.device.open()?;
     let set = args.data.test_split(Some(args.limit))?;
-    let model = args
-        .model
-        .load_for(&device, &set, &args.data.data.to_string())?;
+    let data = args.data.data.to_string();
     let config = SummaryConfig {
         batch_size: args.batch_size,
         curve_steps: args.curve_steps,
         deletion: args.deletion_canvas.into(),
         insertion: args.insertion_canvas.into(),
-    };
-    let mut batch = 0u64;
-    let mut attribute = |x: &candle_core::Tensor,
-                         t: &candle_core::Tensor|
-     -> sc_interpret::Result<AttributionMap> {
-        batch += 1;
-        match args.method {
-            Method::Saliency => Saliency.attribute(&model, x, t),
-            Method::Ig => ig.attribute(&model, x, t),
-            // One noise stream per batch, in the set's order.
-            Method::Smoothgrad => smoothgrad
-                .with_seed(seed.derive("smoothgrad-batch").index(batch - 1))
-                .attribute(&model, x, t),
-            Method::Gradcam => Ok(GradCam.attribute(&model, x, t)?.0),
-            Method::Lime => lime
-                .with_seed(seed.derive("lime-batch").index(batch - 1))
-                .attribute(&model, x, t),
-        }
     };
     let name = match args.method {
         Method::Saliency => Saliency.name(),
@@ -320,34 +305,44 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         Method::Gradcam => GradCam.name(),
         Method::Lime => lime.name(),
     };
-    let started = std::time::Instant::now();
-    let explained = summarize(&set, name, &model, config, &device, &mut attribute)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let summary = &explained.summary;
-    out.say(format!(
-        "{} of {} on {} images: total variation {:.4}{}, deletion AUC {:.4}, insertion AUC {:.4}{}",
-        summary.method,
-        sc_core::Classifier::name(&model),
-        summary.n,
-        summary.metrics.total_variation,
-        match (summary.mean_mass_on_object, summary.mean_object_area) {
-            (Some(m), Some(a)) => format!(", mass on the object {m:.4} (object area {a:.4})"),
-            _ => String::new(),
-        },
-        summary.metrics.deletion_auc,
-        summary.metrics.insertion_auc,
-        summary
-            .mean_abs_completeness_gap
-            .map_or(String::new(), |g| format!(
-                ", mean |completeness gap| {g:.2e}"
-            )),
-    ));
-    if let Some(r2) = summary.mean_lime_r2 {
-        out.say(format!(
-            "lime: mean weighted R^2 {r2:.4}, {:.2} images/s (with the curves)",
-            summary.n as f64 / seconds
-        ));
+    let mut models = vec![(model_label(&args.model), args.model.clone())];
+    for run in &args.compare {
+        let m = ModelArgs {
+            model: None,
+            weights: None,
+            run: Some(run.clone()),
+        };
+        models.push((model_label(&m), m));
     }
+    let mut results: Vec<(String, Explained, f64)> = Vec::new();
+    for (label, model_args) in &models {
+        let model = model_args.load_for(&device, &set, &data)?;
+        let mut batch = 0u64;
+        let mut attribute = |x: &candle_core::Tensor,
+                             t: &candle_core::Tensor|
+         -> sc_interpret::Result<AttributionMap> {
+            batch += 1;
+            match args.method {
+                Method::Saliency => Saliency.attribute(&model, x, t),
+                Method::Ig => ig.attribute(&model, x, t),
+                // One noise stream per batch, in the set's order.
+                Method::Smoothgrad => smoothgrad
+                    .with_seed(seed.derive("smoothgrad-batch").index(batch - 1))
+                    .attribute(&model, x, t),
+                Method::Gradcam => Ok(GradCam.attribute(&model, x, t)?.0),
+                Method::Lime => lime
+                    .with_seed(seed.derive("lime-batch").index(batch - 1))
+                    .attribute(&model, x, t),
+            }
+        };
+        let started = std::time::Instant::now();
+        let explained = summarize(&set, name, &model, config, &device, &mut attribute)
+            .with_context(|| format!("{name} of {label}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        out.say(describe(label, &explained, seconds));
+        results.push((label.clone(), explained, seconds));
+    }
+    let (_, explained, seconds) = &results[0];
     if let Some(path) = &args.save_maps {
         explained
             .save_safetensors(path)
@@ -355,33 +350,124 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         out.say(format!("wrote {}", path.display()));
     }
     if let Some(path) = &args.out {
-        draw(&set, &explained, name, path)?;
+        draw(&set, &results, name, path)?;
         out.say(format!("wrote {}", path.display()));
         let csv = path.with_extension("csv");
-        sc_core::write_atomic(&csv, summary.per_image_csv().as_bytes())
+        let mut text = String::new();
+        for (i, (label, e, _)) in results.iter().enumerate() {
+            for (j, line) in e.summary.per_image_csv().lines().enumerate() {
+                if i > 0 && j == 0 {
+                    continue;
+                }
+                let first = if j == 0 { "model" } else { label.as_str() };
+                text.push_str(&format!("{first},{line}\n"));
+            }
+        }
+        sc_core::write_atomic(&csv, text.as_bytes())
             .with_context(|| format!("writing {}", csv.display()))?;
         out.say(format!("wrote {}", csv.display()));
+        let md = path.with_extension("md");
+        sc_core::write_atomic(&md, table(name, &results).as_bytes())
+            .with_context(|| format!("writing {}", md.display()))?;
+        out.say(format!("wrote {}", md.display()));
     }
-    let mut json = serde_json::to_value(summary)?;
+    let mut json = serde_json::to_value(&explained.summary)?;
+    json["model"] = serde_json::json!(results[0].0);
     json["seconds"] = serde_json::json!(seconds);
+    if results.len() > 1 {
+        let mut others = Vec::new();
+        for (label, e, secs) in &results[1..] {
+            let mut v = serde_json::to_value(&e.summary)?;
+            v["model"] = serde_json::json!(label);
+            v["seconds"] = serde_json::json!(secs);
+            others.push(v);
+        }
+        json["compare"] = serde_json::Value::Array(others);
+    }
     out.json(&json)
 }
 
-/// The first 8 images beside their maps (absolute value, scaled to the
-/// image's largest).
-fn draw(set: &sc_data::ImageSet, explained: &Explained, name: &str, path: &Path) -> Result<()> {
+/// A short name for a model: its run directory's or weights file's name.
+fn model_label(m: &ModelArgs) -> String {
+    let path = m.run.as_ref().or(m.weights.as_ref());
+    path.and_then(|p| p.file_stem())
+        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// One line of numbers for a model.
+fn describe(label: &str, e: &Explained, seconds: f64) -> String {
+    let s = &e.summary;
+    let mut line = format!(
+        "{} of {label} on {} images: total variation {:.4}{}, deletion AUC {:.4}, insertion AUC {:.4}",
+        s.method,
+        s.n,
+        s.metrics.total_variation,
+        match (s.mean_mass_on_object, s.mean_object_area) {
+            (Some(m), Some(a)) => format!(", mass on the object {m:.4} (object area {a:.4})"),
+            _ => String::new(),
+        },
+        s.metrics.deletion_auc,
+        s.metrics.insertion_auc,
+    );
+    if let Some(g) = s.mean_abs_completeness_gap {
+        line.push_str(&format!(", mean |completeness gap| {g:.2e}"));
+    }
+    if let Some(r2) = s.mean_lime_r2 {
+        line.push_str(&format!(", mean weighted R^2 {r2:.4}"));
+    }
+    line.push_str(&format!(
+        ", {:.2} images/s with the curves",
+        s.n as f64 / seconds.max(1e-9)
+    ));
+    line
+}
+
+/// The numbers of every model as a Markdown table (beside the grid).
+fn table(name: &str, results: &[(String, Explained, f64)]) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut t = format!(
+        "{name}\n\n| model | n | total variation | mass on object | deletion AUC | insertion AUC | max completeness gap | LIME R^2 |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for (label, e, _) in results {
+        let s = &e.summary;
+        t.push_str(&format!(
+            "| {label} | {} | {:.4} | {} | {:.4} | {:.4} | {} | {} |\n",
+            s.n,
+            s.metrics.total_variation,
+            opt(s.metrics.mask_mass),
+            s.metrics.deletion_auc,
+            s.metrics.insertion_auc,
+            s.completeness_gap_max
+                .map_or("-".to_string(), |g| format!("{g:.2e}")),
+            opt(s.mean_lime_r2),
+        ));
+    }
+    t
+}
+
+/// The grid "image | model A | model B | ..." for the first 8 images (the
+/// paper's Figs. 11-13): each map's absolute value, scaled to its own
+/// largest, in viridis over the image.
+fn draw(
+    set: &sc_data::ImageSet,
+    results: &[(String, Explained, f64)],
+    name: &str,
+    path: &Path,
+) -> Result<()> {
     let [c, h, w] = set.image_shape();
-    let mut grid = ImageGrid::new(4, 3);
-    for i in 0..explained.summary.n.min(8) {
+    let mut grid = ImageGrid::new(1 + results.len(), 3);
+    for i in 0..results[0].1.summary.n.min(8) {
         let img = set.image(i).context("internal: image index")?;
-        grid.push_u8(img, [c, h, w], &i.to_string())?;
-        let m: Vec<f32> = explained.maps.get(i)?.abs()?.flatten_all()?.to_vec1()?;
-        let top = m.iter().fold(0f32, |a, &b| a.max(b));
-        let scaled: Vec<f32> = m
-            .iter()
-            .map(|v| if top > 0.0 { v / top } else { 0.0 })
-            .collect();
-        grid.push_f32(&scaled, [1, h, w], name)?;
+        grid.push_u8(img, [c, h, w], &format!("{i} {name}"))?;
+        for (label, e, _) in results {
+            let m: Vec<f32> = e.maps.get(i)?.abs()?.flatten_all()?.to_vec1()?;
+            let top = m.iter().fold(0f32, |a, &b| a.max(b));
+            let scaled: Vec<f32> = m
+                .iter()
+                .map(|v| if top > 0.0 { v / top } else { 0.0 })
+                .collect();
+            grid.push_heat(img, [c, h, w], &scaled, 0.6, label)?;
+        }
     }
     grid.save_png(path)
         .with_context(|| format!("writing {}", path.display()))
