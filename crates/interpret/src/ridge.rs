@@ -21,6 +21,8 @@ pub struct RidgeFit {
 /// centre `x` and `y` by their weighted means, solve the normal equations
 /// `(Xc^T W Xc + alpha I) beta = Xc^T W yc` by Cholesky, and set
 /// `b = ybar - xbar . beta` (scikit-learn's route for dense data).
+// Matrix code reads best with explicit indices.
+#[allow(clippy::needless_range_loop)]
 pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Result<RidgeFit> {
     let n = x.len();
     let d = x.first().map_or(0, Vec::len);
@@ -35,7 +37,8 @@ pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Resul
         ));
     }
     let total: f64 = w.iter().sum();
-    if !(total > 0.0) || w.iter().any(|v| !(*v >= 0.0)) || !(alpha >= 0.0) {
+    let usable = total > 0.0 && w.iter().all(|v| *v >= 0.0) && alpha >= 0.0;
+    if !usable {
         return Err(invalid(
             "ridge weights",
             "expected weights >= 0 with a positive sum, and alpha >= 0",
@@ -90,11 +93,12 @@ pub fn weighted_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], alpha: f64) -> Resul
 }
 
 /// Solves `a z = b` for a symmetric positive definite `a`.
+#[allow(clippy::needless_range_loop)]
 fn cholesky_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Result<Vec<f64>> {
     let d = b.len();
     for j in 0..d {
         let s = a[j][j] - (0..j).map(|k| a[j][k] * a[j][k]).sum::<f64>();
-        if !(s > 0.0) {
+        if s.is_nan() || s <= 0.0 {
             return Err(invalid(
                 "ridge system",
                 "not positive definite: give alpha > 0 or features that vary",

@@ -1,4 +1,6 @@
 //! Ridge regression and LIME against closed forms and a known region.
+// Matrix code reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
 use super::DEV;
 use crate::ridge::weighted_ridge;
 use crate::*;
