@@ -288,9 +288,9 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
                 "--data",
                 "shapes:20",
                 "--method",
-                "lime",
+                "magic",
             ],
-            vec!["--method", "lime"],
+            vec!["--method", "magic"],
         ),
         (
             vec![

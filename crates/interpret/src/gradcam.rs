@@ -56,6 +56,8 @@ impl GradCam {
                 attributions,
                 map,
                 completeness_gap: None,
+                coarse: Some(coarse.clone()),
+                lime: None,
             },
             coarse,
         ))

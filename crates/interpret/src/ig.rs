@@ -127,6 +127,8 @@ impl Attribution for IntegratedGradients {
             attributions,
             map,
             completeness_gap: Some(completeness_gap),
+            coarse: None,
+            lime: None,
         })
     }
 }

@@ -7,8 +7,13 @@
 //!   of the gradient from a baseline, by the midpoint rule. Its map carries
 //!   its completeness gap `sum(attr) - (F_t(x) - F_t(baseline))` per image,
 //!   the numerical error of the integral that a user should check.
+//! - [`SmoothGrad`]: Smilkov et al. (2017), saliency (or IG) averaged over
+//!   noisy copies of the image.
 //! - [`GradCam`]: Selvaraju et al. (2017), on the feature map a
 //!   [`sc_core::SpatialFeatures`] model exposes.
+//! - [`faithfulness`]: deletion and insertion curves (Petsiuk et al. 2018).
+//! - [`Lime`]: Ribeiro et al. (2016) over [`slic`] superpixels, with a
+//!   weighted [`ridge`] surrogate.
 //! - [`metrics`]: numbers for what the paper only shows as pictures: total
 //!   variation (smoothness, the paper's "more continuous" maps) and the
 //!   share of attribution mass inside a mask.
@@ -41,15 +46,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod faithfulness;
 mod gradcam;
 mod ig;
+mod lime;
 pub mod metrics;
+mod raw_maps;
+pub mod ridge;
 mod saliency;
+pub mod slic;
+mod smoothgrad;
 pub mod summary;
 
 pub use gradcam::GradCam;
 pub use ig::{Baseline, IntegratedGradients};
+pub use lime::{Lime, LimeFill, LimeFit};
 pub use saliency::Saliency;
+pub use smoothgrad::{SmoothGrad, SmoothGradBase};
 
 use candle_core::{DType, Tensor, Var};
 use sc_core::Classifier;
@@ -65,6 +78,15 @@ pub enum Error {
         name: &'static str,
         /// What is wrong, and what was expected.
         problem: String,
+    },
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// An error of the data crate.
     #[error(transparent)]
@@ -93,6 +115,11 @@ pub struct AttributionMap {
     pub map: Tensor,
     /// Integrated Gradients only: per image, `sum(attributions) - (F_t(x) - F_t(baseline))`.
     pub completeness_gap: Option<Vec<f64>>,
+    /// GradCAM only: the map `[N, h, w]` at the feature layer's resolution,
+    /// before bilinear upsampling.
+    pub coarse: Option<Tensor>,
+    /// LIME only: each image's surrogate fit (coefficients, R^2, top superpixels).
+    pub lime: Option<Vec<LimeFit>>,
 }
 
 /// A method that explains the target logit of each image by its pixels.

@@ -26,6 +26,8 @@ impl Attribution for Saliency {
             attributions: grad,
             map,
             completeness_gap: None,
+            coarse: None,
+            lime: None,
         })
     }
 }

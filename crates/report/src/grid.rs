@@ -71,6 +71,21 @@ impl ImageGrid {
         self.push_u8(&bytes, [1, h, w], caption)
     }
 
+    /// Adds the CHW `u8` image with `heat` (`H*W` in `[0, 1]`) drawn over
+    /// it in viridis at opacity `alpha` ([`crate::heat_overlay`]).
+    pub fn push_heat(
+        &mut self,
+        chw: &[u8],
+        shape: [usize; 3],
+        heat: &[f32],
+        alpha: f32,
+        caption: &str,
+    ) -> Result<()> {
+        let img = crate::heat_overlay(chw, shape, heat, alpha)?;
+        self.push_rgb(img, caption);
+        Ok(())
+    }
+
     /// Adds an RGB image as it is.
     pub fn push_rgb(&mut self, img: RgbImage, caption: &str) {
         self.tiles.push((img, caption.to_string()));

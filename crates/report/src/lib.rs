@@ -4,7 +4,8 @@
 //! masks out in a captioned grid and writes it as a PNG; used for data
 //! previews and before/after pictures of perturbations. Every file is written
 //! to a temporary name and renamed ([`write_atomic`]), so an interrupted run
-//! never leaves a torn file.
+//! never leaves a torn file. [`heat_overlay`] draws an attribution map in
+//! [`viridis`] over its image.
 //!
 //! ```
 //! use sc_report::ImageGrid;
@@ -20,9 +21,11 @@
 
 mod font;
 mod grid;
+mod heatmap;
 
 pub use font::{draw_text, text_height, text_width};
 pub use grid::ImageGrid;
+pub use heatmap::{heat_overlay, viridis, VIRIDIS};
 
 use std::path::{Path, PathBuf};
 

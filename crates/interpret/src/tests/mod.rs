@@ -3,6 +3,11 @@ use crate::*;
 use candle_core::{Device, Tensor};
 use sc_core::{Classifier, SpatialFeatures};
 
+mod faithfulness;
+mod lime;
+mod slic;
+mod smoothgrad;
+
 const DEV: Device = Device::Cpu;
 
 /// `F(x) = W flatten(x)`, optionally followed by `tanh` and a second linear
@@ -344,18 +349,49 @@ fn summary_of_a_uniform_map_is_its_closed_form() {
             "sum"
         }
     }
-    let (s, maps) = summary::summarize(&set, "saliency", 4, &DEV, &mut |x, t| {
+    let config = summary::SummaryConfig {
+        batch_size: 4,
+        ..Default::default()
+    };
+    let e = summary::summarize(&set, "saliency", &Mean, config, &DEV, &mut |x, t| {
         Saliency.attribute(&Mean, x, t)
     })
     .unwrap();
+    let s = &e.summary;
     assert_eq!(s.images, 6);
-    assert_eq!(maps.dims(), &[6, 16, 16]);
+    assert_eq!(s.n, 6);
+    assert_eq!(e.maps.dims(), &[6, 16, 16]);
+    assert_eq!(e.attributions.dims(), &[6, 3, 16, 16]);
+    assert_eq!(e.indices, (0..6).collect::<Vec<_>>());
+    assert_eq!(e.labels, set.labels()[..6].to_vec());
+    assert!(e.coarse.is_none());
     assert!(s.mean_total_variation.abs() < 1e-12);
     let (mass, area) = (s.mean_mass_on_object.unwrap(), s.mean_object_area.unwrap());
     assert!(area > 0.02 && area < 0.9, "{area}");
     assert!((mass - area).abs() < 1e-6, "{mass} vs {area}");
     assert!(s.mean_abs_completeness_gap.is_none());
-    assert!(summary::summarize(&set, "x", 0, &DEV, &mut |x, t| Saliency
-        .attribute(&Mean, x, t))
-    .is_err());
+    assert!(s.completeness_gap_max.is_none());
+    // Every class has the same logit: probability 1/10 at every point of
+    // both curves, so both areas are 1/10.
+    assert!((s.metrics.deletion_auc - 0.1).abs() < 1e-6);
+    assert!((s.metrics.insertion_auc - 0.1).abs() < 1e-6);
+    let csv = s.per_image_csv();
+    assert_eq!(csv.lines().count(), 7);
+    assert!(csv.starts_with("index,label,total_variation,mass_on_object,"));
+    for bad in [
+        summary::SummaryConfig {
+            batch_size: 0,
+            ..config
+        },
+        summary::SummaryConfig {
+            curve_steps: 0,
+            ..config
+        },
+    ] {
+        assert!(
+            summary::summarize(&set, "x", &Mean, bad, &DEV, &mut |x, t| Saliency
+                .attribute(&Mean, x, t))
+            .is_err()
+        );
+    }
 }
