@@ -68,7 +68,7 @@ impl DataSpec {
     /// sets have a fixed size, and asking to resize them is an error.
     ///
     /// A size that cannot be honoured is an error here, before any image is
-    /// read: 0, above [`MAX_FOLDER_IMAGE_SIZE`] for folders, or what
+    /// read: 0, above `MAX_FOLDER_IMAGE_SIZE` (1024) for folders, or what
     /// [`ShapesConfig::validate`] rejects for `shapes`.
     pub fn with_image_size(self, size: usize) -> Result<Self> {
         if size == 0 {

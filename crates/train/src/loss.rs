@@ -28,7 +28,7 @@ pub struct StepLoss {
 /// augmentation for `c`, PGD examples for `adv` and `adv-c`; `None` for
 /// `base`). Clean and perturbed images go through one forward pass, so
 /// BatchNorm's batch statistics see both, as in the paper's training.
-/// [`train`] calls this every step; it is public so that benchmarks and
+/// [`crate::train`] calls this every step; it is public so that benchmarks and
 /// custom loops time and run exactly the same computation.
 pub fn regime_loss(
     model: &Model,

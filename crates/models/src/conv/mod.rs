@@ -40,9 +40,9 @@
 //! CUDA and other dtypes are not handled: the models use candle's `conv2d`
 //! there ([`ConvImpl`]).
 //!
-//! The module is split by concern: [`geometry`] (shapes, im2col/col2im
-//! index maths), [`schedule`] (chunking and threads), [`gemm`] (the
-//! passes as GEMMs) and [`ops`] (the candle custom ops and their backward).
+//! The module is split by concern: `geometry` (shapes, im2col/col2im
+//! index maths), `schedule` (chunking and threads), `gemm` (the
+//! passes as GEMMs) and `ops` (the candle custom ops and their backward).
 
 mod gemm;
 mod geometry;
