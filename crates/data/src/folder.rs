@@ -19,7 +19,12 @@
 //! folder instead of guessing.
 //!
 //! Images are the files ending in `.jpg`, `.jpeg` or `.png` (any case),
-//! sorted by file name within their class; hidden files (`.name`), other
+//! sorted by file name within their class and then interleaved across
+//! classes (the first file of each class, then the second of each, ...), so
+//! that every prefix of a split (`--limit N`, `train_limit`) holds the
+//! classes about equally, as the shuffled CIFAR files do: in class order, the
+//! first 500 images of CIFAR-10's validation folder would all be airplanes.
+//! Hidden files (`.name`), other
 //! files and nested folders are skipped, so stray `Thumbs.db` or `.DS_Store`
 //! files do no harm. The format is detected from the content, not the
 //! extension. A class folder without images is an error in the training (or
@@ -247,7 +252,7 @@ struct ImageFile {
 }
 
 fn scan_split(split: &Path, classes: &[String], require_images: bool) -> Result<Vec<ImageFile>> {
-    let mut out = Vec::new();
+    let mut per_class = Vec::with_capacity(classes.len());
     for (label, class) in classes.iter().enumerate() {
         let dir = split.join(class);
         let mut files: Vec<PathBuf> = image_files(&dir)?.collect();
@@ -259,7 +264,15 @@ fn scan_split(split: &Path, classes: &[String], require_images: bool) -> Result<
         }
         files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         let label = u32::try_from(label).map_err(|_| Error::format(split, "too many classes"))?;
-        out.extend(files.into_iter().map(|path| ImageFile { path, label }));
+        per_class.push(files.into_iter().map(move |path| ImageFile { path, label }));
+    }
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        out.extend(per_class.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            break;
+        }
     }
     if out.is_empty() {
         return Err(Error::format(
@@ -485,18 +498,45 @@ mod tests {
         assert!(ds.test.is_none());
         let set = ds.train.unwrap();
         assert_eq!(set.classes(), ["bird", "cat", "dog"]);
-        assert_eq!(set.labels(), [0, 1, 1, 2]);
+        // Interleaved: bird/x, cat/a, dog/z, then cat/b.
+        assert_eq!(set.labels(), [0, 1, 2, 1]);
         assert_eq!(set.image_shape(), [3, 2, 2]);
         assert_eq!(set.image(0).unwrap(), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
         assert_eq!(
             set.image(1).unwrap(),
             [10, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30]
         );
-        assert_eq!(set.image(2).unwrap(), [0, 1, 0, 1, 0, 0, 1, 1, 7, 7, 7, 7]);
         assert_eq!(
-            set.image(3).unwrap(),
+            set.image(2).unwrap(),
             [200, 200, 200, 200, 100, 100, 100, 100, 0, 50, 0, 50]
         );
+        assert_eq!(set.image(3).unwrap(), [0, 1, 0, 1, 0, 0, 1, 1, 7, 7, 7, 7]);
+    }
+
+    #[test]
+    fn every_prefix_holds_the_classes_about_equally() {
+        let tmp = TempDir::new().unwrap();
+        let d = tmp.path();
+        // Classes of 5, 3 and 1 images.
+        for (c, n) in [("a", 5), ("b", 3), ("c", 1)] {
+            mkdir(&d.join(c));
+            for i in 0..n {
+                gray(2, 2, |_, _| i as u8)
+                    .save(d.join(c).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let set = load_folder(d, &opts(None)).unwrap().train.unwrap();
+        assert_eq!(set.labels(), [0, 1, 2, 0, 1, 0, 1, 0, 0]);
+        assert_eq!(set.label_counts(), [5, 3, 1]);
+        // Within a class, file-name order is kept.
+        let firsts: Vec<u8> = (0..set.len())
+            .filter(|&i| set.labels()[i] == 0)
+            .map(|i| set.image(i).unwrap()[0])
+            .collect();
+        assert_eq!(firsts, [0, 1, 2, 3, 4]);
+        // A prefix of 3 holds one of each class.
+        assert_eq!(set.take(3).label_counts(), [1, 1, 1]);
     }
 
     #[test]
@@ -738,9 +778,14 @@ mod tests {
             .map(|p| p.file_name().unwrap())
             .collect();
         class0.sort();
-        let at = class0
+        let within = class0
             .iter()
             .position(|n| *n == gray[0].file_name().unwrap())
+            .unwrap();
+        // Its position in the interleaved order: the within-th image of class 0.
+        let at = (0..set.len())
+            .filter(|&i| set.labels()[i] == 0)
+            .nth(within)
             .unwrap();
         assert!(is_gray(at), "image {at} is not gray");
         assert_eq!((0..10).filter(|&i| is_gray(i)).count(), 1);
