@@ -34,12 +34,14 @@ mod atomic;
 mod classifier;
 mod fraction;
 mod level;
+mod normal;
 mod seed;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use classifier::{Classifier, SpatialFeatures};
 pub use fraction::Fraction;
 pub use level::Level;
+pub use normal::standard_normals;
 pub use seed::Seed;
 
 /// Errors of `sc-core`.

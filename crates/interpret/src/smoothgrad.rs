@@ -2,7 +2,6 @@ use crate::{
     check_inputs, invalid, Attribution, AttributionMap, IntegratedGradients, Result, Saliency,
 };
 use candle_core::{DType, Tensor};
-use rand::Rng;
 use sc_core::{Classifier, Seed};
 
 /// The attribution that [`SmoothGrad`] averages over noisy copies.
@@ -63,22 +62,6 @@ impl SmoothGrad {
     }
 }
 
-/// `n` standard normal draws by the Box-Muller transform (`rand` 0.9 has no
-/// normal distribution without `rand_distr`).
-pub(crate) fn normals(rng: &mut impl Rng, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let u1 = 1.0 - rng.random::<f64>();
-        let u2 = rng.random::<f64>();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let theta = std::f64::consts::TAU * u2;
-        out.push(r * theta.cos());
-        out.push(r * theta.sin());
-    }
-    out.truncate(n);
-    out
-}
-
 impl Attribution for SmoothGrad {
     fn name(&self) -> &'static str {
         match self.base {
@@ -103,7 +86,7 @@ impl Attribution for SmoothGrad {
         let mut rng = self.seed.stream("smoothgrad");
         let mut sum: Option<Tensor> = None;
         for _ in 0..self.samples {
-            let mut noise = normals(&mut rng, x.elem_count());
+            let mut noise = sc_core::standard_normals(&mut rng, x.elem_count());
             for (i, chunk) in noise.chunks_mut(per_image).enumerate() {
                 let sigma = self.noise_std * range[i];
                 chunk.iter_mut().for_each(|v| *v *= sigma);

@@ -70,7 +70,10 @@ impl ParamSource for InitSource {
             ParamKind::Conv => {
                 let fan_out = shape[0] * shape[2] * shape[3];
                 let std = (2.0 / fan_out as f64).sqrt();
-                normals(&mut rng, n).into_iter().map(|z| z * std).collect()
+                sc_core::standard_normals(&mut rng, n)
+                    .into_iter()
+                    .map(|z| z * std)
+                    .collect()
             }
             ParamKind::BnWeight | ParamKind::BnRunningVar => vec![1.0; n],
             ParamKind::BnBias | ParamKind::BnRunningMean => vec![0.0; n],
@@ -89,22 +92,6 @@ impl ParamSource for InitSource {
         self.tensors.push((name.to_string(), t.clone()));
         Ok(t)
     }
-}
-
-/// `n` standard normal draws (Box-Muller; `rand` 0.9 has no normal
-/// distribution without `rand_distr`).
-fn normals(rng: &mut impl Rng, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let u1 = 1.0 - rng.random::<f64>();
-        let u2 = rng.random::<f64>();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let theta = std::f64::consts::TAU * u2;
-        out.push(r * theta.cos());
-        out.push(r * theta.sin());
-    }
-    out.truncate(n);
-    out
 }
 
 /// The tensors of a model's `Var`s. For the eval network (`detached`),

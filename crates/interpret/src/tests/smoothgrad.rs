@@ -83,7 +83,7 @@ fn smoothgrad_is_the_mean_of_saliency_over_its_noisy_copies() {
     let sigma = std * (0.9 - 0.1);
     let mut mean = vec![0.0; 4];
     for _ in 0..samples {
-        let noise: Vec<f64> = crate::smoothgrad::normals(&mut rng, 4)
+        let noise: Vec<f64> = sc_core::standard_normals(&mut rng, 4)
             .iter()
             .map(|v| v * sigma)
             .collect();
