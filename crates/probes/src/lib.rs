@@ -35,6 +35,8 @@
 //! ```
 
 pub mod continuity;
+pub mod discontinuity;
+pub mod embedding;
 
 /// Errors of `sc-probes`.
 #[derive(Debug, thiserror::Error)]
