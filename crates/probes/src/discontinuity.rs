@@ -162,26 +162,67 @@ pub fn fig1(
     opts: &Fig1Options,
     device: &Device,
 ) -> Result<Fig1Report> {
-    if set.is_empty() || opts.batch_size == 0 {
+    check_input(model, set, opts.batch_size)?;
+    let clean = logits_of(model, set, None, opts.seed, opts.batch_size, device)?;
+    fig1_from(model, set, &clean, opts, device)
+}
+
+/// Both figures with one forward pass over the clean images: Fig. 1 over
+/// every image of `set`, Fig. 2 for `class` around the image at position
+/// `anchor` (see [`fig1`] and [`fig2`]).
+pub fn discontinuity(
+    model: &dyn Classifier,
+    set: &ImageSet,
+    (class, anchor): (u32, usize),
+    fig1_opts: &Fig1Options,
+    fig2_opts: &Fig2Options,
+    device: &Device,
+) -> Result<(Fig1Report, Fig2Report)> {
+    check_input(model, set, fig1_opts.batch_size)?;
+    let clean = logits_of(
+        model,
+        set,
+        None,
+        fig1_opts.seed,
+        fig1_opts.batch_size,
+        device,
+    )?;
+    Ok((
+        fig1_from(model, set, &clean, fig1_opts, device)?,
+        fig2_from(model, set, &clean, class, anchor, fig2_opts, device)?,
+    ))
+}
+
+/// A non-empty set, a batch size of at least 1, and a model made for the set.
+fn check_input(model: &dyn Classifier, set: &ImageSet, batch_size: usize) -> Result<()> {
+    if set.is_empty() || batch_size == 0 {
         return Err(Error::InvalidArgument {
-            name: "Fig. 1 input",
+            name: "discontinuity input",
             problem: format!(
-                "{} images, batch size {}: both must be at least 1",
-                set.len(),
-                opts.batch_size
+                "{} images, batch size {batch_size}: both must be at least 1",
+                set.len()
             ),
         });
     }
-    check_fit(model, set)?;
+    check_fit(model, set)
+}
+
+/// [`fig1`] given the clean logits of `set` (`n x classes`).
+fn fig1_from(
+    model: &dyn Classifier,
+    set: &ImageSet,
+    clean: &[f64],
+    opts: &Fig1Options,
+    device: &Device,
+) -> Result<Fig1Report> {
     let (perturbations, not_applicable) =
         applicable_perturbations(&opts.kinds, &opts.levels, set.image_shape())?;
-    let clean = logits_of(model, set, None, opts.seed, opts.batch_size, device)?;
     let mut entries = Vec::with_capacity(perturbations.len());
     for (kind, level, p) in &perturbations {
         let seed = opts.seed.derive(kind.name()).index(u64::from(level.get()));
         let perturbed = logits_of(model, set, Some(p.as_ref()), seed, opts.batch_size, device)?;
         let counts =
-            closer_same_class_counts(&clean, &perturbed, set.labels(), model.num_classes())?;
+            closer_same_class_counts(clean, &perturbed, set.labels(), model.num_classes())?;
         let (fraction, mean_rank) = fraction_and_mean_rank(&counts);
         entries.push(Fig1Entry {
             perturbation: kind.name().to_string(),
@@ -212,6 +253,9 @@ pub struct Fig2Options {
     pub umap: UmapOptions,
     /// Images per forward pass.
     pub batch_size: usize,
+    /// Fixes randomised perturbations (Table 1's are deterministic); the
+    /// t-SNE and UMAP layouts have their own seeds in their options.
+    pub seed: Seed,
 }
 
 impl Default for Fig2Options {
@@ -222,6 +266,7 @@ impl Default for Fig2Options {
             tsne: TsneOptions::default(),
             umap: UmapOptions::default(),
             batch_size: 256,
+            seed: Seed(0),
         }
     }
 }
@@ -308,10 +353,24 @@ pub fn fig2(
     class: u32,
     anchor: usize,
     opts: &Fig2Options,
-    seed: Seed,
     device: &Device,
 ) -> Result<Fig2Report> {
-    check_fit(model, set)?;
+    check_input(model, set, opts.batch_size)?;
+    let clean = logits_of(model, set, None, opts.seed, opts.batch_size, device)?;
+    fig2_from(model, set, &clean, class, anchor, opts, device)
+}
+
+/// [`fig2`] given the clean logits of `set` (`n x classes`).
+fn fig2_from(
+    model: &dyn Classifier,
+    set: &ImageSet,
+    clean: &[f64],
+    class: u32,
+    anchor: usize,
+    opts: &Fig2Options,
+    device: &Device,
+) -> Result<Fig2Report> {
+    let seed = opts.seed;
     let bad = |name, problem| Err(Error::InvalidArgument { name, problem });
     match set.labels().get(anchor) {
         None => {
@@ -331,9 +390,11 @@ pub fn fig2(
     let members: Vec<usize> = (0..set.len())
         .filter(|&i| set.labels()[i] == class)
         .collect();
-    let group = set.select(&members)?;
     let classes = model.num_classes();
-    let mut x = logits_of(model, &group, None, seed, opts.batch_size, device)?;
+    let mut x: Vec<f64> = members
+        .iter()
+        .flat_map(|&i| clean[i * classes..(i + 1) * classes].iter().copied())
+        .collect();
     let mut rows: Vec<(usize, String)> = members
         .iter()
         .map(|&i| (i, if i == anchor { "anchor" } else { "member" }.to_string()))
@@ -355,8 +416,11 @@ pub fn fig2(
         return bad(
             "class",
             format!(
-                "class {class} has {} selected images ({n} points with the perturbed versions); \
-                 trustworthiness with k = {k} needs more than {} points",
+                "{} (class {class}) has {} selected images ({n} points with the perturbed \
+                 versions); trustworthiness with k = {k} needs more than {} points",
+                set.classes()
+                    .get(class as usize)
+                    .map_or("?", String::as_str),
                 members.len(),
                 2 * k
             ),

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use sc_core::{Classifier, Level, Seed};
 use sc_data::ImageSet;
-use sc_probes::discontinuity::{fig1, fig2, Fig1Options, Fig2Options};
+use sc_probes::discontinuity::{discontinuity, Fig1Options, Fig2Options};
 use serde_json::json;
 use shim::{SelectionArgs, TestSelection};
 use std::path::PathBuf;
@@ -132,25 +132,27 @@ pub fn run(args: DiscontinuityArgs) -> Result<()> {
     let model = args.model.load_for(&device, &set, &data)?;
     let (class, anchor) = class_and_anchor(&args, &set, &positions, &data)?;
     let seed = Seed(args.seed);
-    let f1 = fig1(
-        &model,
-        &set,
-        &Fig1Options {
-            batch_size: args.batch_size,
-            seed,
-            ..Fig1Options::default()
-        },
-        &device,
-    )?;
-    let mut opts = Fig2Options {
+    let fig1_opts = Fig1Options {
+        batch_size: args.batch_size,
+        seed,
+        ..Fig1Options::default()
+    };
+    let mut fig2_opts = Fig2Options {
         level: args.level,
         batch_size: args.batch_size,
+        seed,
         ..Fig2Options::default()
     };
-    opts.tsne.seed = seed.derive("tsne");
-    opts.umap.seed = seed.derive("umap");
-    let f2 = fig2(&model, &set, class, anchor, &opts, seed, &device)
-        .with_context(|| format!("Fig. 2 of class {}", set.classes()[class as usize]))?;
+    fig2_opts.tsne.seed = seed.derive("tsne");
+    fig2_opts.umap.seed = seed.derive("umap");
+    let (f1, f2) = discontinuity(
+        &model,
+        &set,
+        (class, anchor),
+        &fig1_opts,
+        &fig2_opts,
+        &device,
+    )?;
     let class_name = &set.classes()[class as usize];
     let report = json!({
         "model": model.name().to_string(),
