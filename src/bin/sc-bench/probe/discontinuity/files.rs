@@ -2,9 +2,9 @@
 //! `embedding.csv`, one scatter PNG per embedding method and
 //! `discontinuity.json`, each written atomically.
 
-use super::shim::plot::{Marker, ScatterChart, ScatterGroup};
 use anyhow::{Context, Result};
 use sc_probes::discontinuity::{EmbeddedPoint, Fig1Report, Fig2Report};
+use sc_report::plot::{Marker, ScatterChart, ScatterGroup};
 use std::path::{Path, PathBuf};
 
 /// `perturbation,level,fraction,mean_rank`, one row per Fig. 1 entry.

@@ -6,9 +6,8 @@
 //! the table, JSON, CSV and PNG files.
 
 mod files;
-mod shim;
 
-use crate::args::{batch_size, DataArgs, DeviceArgs};
+use crate::args::{batch_size, DataArgs, DeviceArgs, SelectionArgs};
 use crate::model::ModelArgs;
 use crate::Out;
 use anyhow::{bail, Context, Result};
@@ -17,7 +16,6 @@ use sc_core::{Classifier, Level, Seed};
 use sc_data::ImageSet;
 use sc_probes::discontinuity::{discontinuity, Fig1Options, Fig2Options};
 use serde_json::json;
-use shim::{SelectionArgs, TestSelection};
 use std::path::PathBuf;
 
 /// Fig. 1 and Fig. 2 of the paper (Sec. 2.2).
