@@ -3,15 +3,15 @@
 //! versions, drawn as a scatter by three methods, each with a number that
 //! says how far the picture can be trusted.
 //!
-//! - [`pca`]: principal components through the eigen-decomposition of the
+//! - [`pca()`]: principal components through the eigen-decomposition of the
 //!   covariance matrix (cyclic Jacobi), with the explained variance ratio of
 //!   every component.
-//! - [`tsne`]: exact t-SNE (van der Maaten & Hinton 2008) with the
+//! - [`tsne()`]: exact t-SNE (van der Maaten & Hinton 2008) with the
 //!   optimiser of van der Maaten 2014 (early exaggeration, momentum, gains).
-//! - [`umap`]: UMAP (McInnes et al. 2018): fuzzy simplicial set on the exact
+//! - [`umap()`]: UMAP (McInnes et al. 2018): fuzzy simplicial set on the exact
 //!   k-NN graph, `a`, `b` fitted from `min_dist`, seeded random
 //!   initialisation, SGD with negative sampling.
-//! - [`trustworthiness`]: Venna & Kaski 2001, as scikit-learn computes it.
+//! - [`trustworthiness()`]: Venna & Kaski 2001, as scikit-learn computes it.
 //!
 //! Points are row-major `n x dim` `f64` slices. No maintained Rust crate was
 //! usable here: the t-SNE crate (bhtsne) pulls FFT and thread-pool stacks
