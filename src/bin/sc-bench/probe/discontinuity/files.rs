@@ -7,6 +7,9 @@ use sc_probes::discontinuity::{EmbeddedPoint, Fig1Report, Fig2Report};
 use sc_report::plot::{Marker, ScatterChart, ScatterGroup};
 use std::path::{Path, PathBuf};
 
+/// One method's coordinates of a point.
+type Coords = fn(&EmbeddedPoint) -> [f64; 2];
+
 /// `perturbation,level,fraction,mean_rank`, one row per Fig. 1 entry.
 fn fig1_csv(f1: &Fig1Report) -> String {
     let mut s = String::from("perturbation,level,fraction,mean_rank\n");
@@ -43,12 +46,7 @@ fn embedding_csv(f2: &Fig2Report, positions: &[usize]) -> String {
 /// The scatter of one method: the class's members as dots, the anchor as a
 /// large circle, each perturbed version with its own marker and colour
 /// (drawn last, on top).
-fn scatter(
-    f2: &Fig2Report,
-    class_name: &str,
-    method: &str,
-    coords: fn(&EmbeddedPoint) -> [f64; 2],
-) -> ScatterChart {
+fn scatter(f2: &Fig2Report, class_name: &str, method: &str, coords: Coords) -> ScatterChart {
     let group = |role: &str, label: String, marker: Marker, size: u32| ScatterGroup {
         label,
         points: f2
@@ -118,7 +116,7 @@ pub fn write_all(
         "discontinuity.json",
         serde_json::to_string_pretty(report)? + "\n",
     )?;
-    let methods: [(&str, &str, fn(&EmbeddedPoint) -> [f64; 2]); 3] = [
+    let methods: [(&str, &str, Coords); 3] = [
         ("pca", "PCA", |p| p.pca),
         ("tsne", "t-SNE", |p| p.tsne),
         ("umap", "UMAP", |p| p.umap),

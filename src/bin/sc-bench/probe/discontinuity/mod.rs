@@ -171,7 +171,7 @@ pub fn run(args: DiscontinuityArgs) -> Result<()> {
     });
     out.say(format!(
         "{} on {} images of {data}: Fig. 1, images with a same-class image closer than their perturbed version",
-        model.name().to_string(),
+        model.name(),
         set.len()
     ));
     out.say(format!(
