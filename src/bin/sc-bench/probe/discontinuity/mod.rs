@@ -40,6 +40,7 @@ pub struct DiscontinuityArgs {
     /// Fixes the t-SNE and UMAP layouts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Images per forward pass (memory, not results, depends on it).
     #[arg(long, default_value_t = 256, value_parser = batch_size)]
     batch_size: usize,
     #[command(flatten)]
@@ -48,6 +49,7 @@ pub struct DiscontinuityArgs {
     /// discontinuity.json here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// One JSON object on stdout ({fig1, embeddings, fig2, ...}); the table goes to stderr.
     #[arg(long)]
     json: bool,
 }
