@@ -6,6 +6,7 @@ mod cli_data;
 mod cli_errors;
 mod cli_eval;
 mod cli_perturb;
+mod cli_probe_discontinuity;
 mod cli_speed;
 mod cli_train;
 

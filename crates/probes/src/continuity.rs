@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
 use sc_core::{Classifier, Level, Seed};
 use sc_data::{ImageSet, Order};
-use sc_perturb::PerturbationKind;
+use sc_perturb::{Perturbation, PerturbationKind};
 
 /// What to sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +110,7 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
 /// Checks that `model` was made for `set`: the same number of classes
 /// and the same image shape. Otherwise accuracies would compare labels of
 /// one class list with predictions over another (a silent wrong number).
-fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
+pub(crate) fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
     let problem = if set.num_classes() != model.num_classes() {
         format!(
             "the images have {} classes, the model {} has {}",
@@ -132,6 +132,36 @@ fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
         name: "image set",
         problem,
     })
+}
+
+/// A perturbation to measure: its kind, level and the perturbation itself.
+pub(crate) type Measured = (PerturbationKind, Level, Box<dyn Perturbation>);
+
+/// Every (kind, level) pair of `kinds` x `levels`, in that order, split into
+/// those that can act on images of `image_shape` and those that cannot,
+/// with the reason ([`PerturbationKind::not_applicable`]). Shared by every
+/// probe that iterates the paper's perturbations, so none of them reads a
+/// perturbation that is the identity as DS = 0.
+pub(crate) fn applicable_perturbations(
+    kinds: &[PerturbationKind],
+    levels: &[Level],
+    image_shape: [usize; 3],
+) -> Result<(Vec<Measured>, Vec<NotApplicable>)> {
+    let mut not_applicable = Vec::new();
+    let mut perturbations = Vec::new();
+    for &kind in kinds {
+        for &level in levels {
+            match kind.not_applicable(level, image_shape) {
+                Some(reason) => not_applicable.push(NotApplicable {
+                    kind: kind.name().to_string(),
+                    level: level.get(),
+                    reason,
+                }),
+                None => perturbations.push((kind, level, kind.at_level(level)?)),
+            }
+        }
+    }
+    Ok((perturbations, not_applicable))
 }
 
 /// Sweeps every kind and level of `opts` over `set`. Pairs that cannot act
@@ -157,20 +187,8 @@ pub fn perturbation_sweep(
         });
     }
     check_fit(model, set)?;
-    let mut not_applicable = Vec::new();
-    let mut perturbations = Vec::new();
-    for &kind in &opts.kinds {
-        for &level in &opts.levels {
-            match kind.not_applicable(level, set.image_shape()) {
-                Some(reason) => not_applicable.push(NotApplicable {
-                    kind: kind.name().to_string(),
-                    level: level.get(),
-                    reason,
-                }),
-                None => perturbations.push((kind, level, kind.at_level(level)?)),
-            }
-        }
-    }
+    let (perturbations, not_applicable) =
+        applicable_perturbations(&opts.kinds, &opts.levels, set.image_shape())?;
     let mut ds: Vec<Vec<f64>> = vec![Vec::with_capacity(set.len()); perturbations.len()];
     let mut correct = vec![0.0; perturbations.len()];
     let mut clean_correct = 0.0;

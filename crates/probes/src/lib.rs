@@ -7,6 +7,12 @@
 //!   pass: a model that relies on semantics loses accuracy when they are
 //!   destroyed). Perturbations that cannot act on the images (hue on gray
 //!   images) are listed as not applicable, never measured as DS = 0.
+//! - [`discontinuity`]: the paper's evidence of discontinuity (Sec. 2.2):
+//!   Fig. 1's share of images with a same-class image closer (in DS) than
+//!   their own perturbed version, and Fig. 2's 2-D pictures of one class's
+//!   logits with an anchor image and its perturbed versions.
+//! - [`embedding`]: PCA, exact t-SNE, UMAP and trustworthiness, for those
+//!   pictures, implemented from their papers and seeded.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -35,6 +41,8 @@
 //! ```
 
 pub mod continuity;
+pub mod discontinuity;
+pub mod embedding;
 
 /// Errors of `sc-probes`.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ mod data;
 mod eval;
 mod model;
 mod perturb;
+mod probe;
 mod speed;
 mod sweep;
 mod train;
@@ -51,6 +52,11 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
     Attribute(attribute::AttributeArgs),
+    /// Probes of a trained model (paper Sec. 2.2: discontinuity).
+    Probe {
+        #[command(subcommand)]
+        command: probe::ProbeCommand,
+    },
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -108,6 +114,7 @@ fn main() {
         Command::Sweep(args) => sweep::run(args),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
+        Command::Probe { command } => probe::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));

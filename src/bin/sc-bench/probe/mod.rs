@@ -1,0 +1,24 @@
+//! `sc-bench probe KIND`: measurements of a trained model that are not
+//! part of the training loop (issue 11). Dispatch only; each kind lives in
+//! its own module.
+
+mod discontinuity;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// The probes.
+#[derive(Subcommand)]
+pub enum ProbeCommand {
+    /// The paper's evidence of discontinuity (Sec. 2.2): Fig. 1's share of
+    /// images with a same-class image closer than their perturbed version,
+    /// and Fig. 2's PCA, t-SNE and UMAP pictures of one class's logits.
+    Discontinuity(discontinuity::DiscontinuityArgs),
+}
+
+/// Runs one probe.
+pub fn run(command: ProbeCommand) -> Result<()> {
+    match command {
+        ProbeCommand::Discontinuity(args) => discontinuity::run(args),
+    }
+}
