@@ -9,8 +9,10 @@ mod args;
 mod attribute;
 mod data;
 mod eval;
+mod meta;
 mod model;
 mod perturb;
+mod report;
 mod speed;
 mod sweep;
 mod train;
@@ -51,6 +53,9 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
     Attribute(attribute::AttributeArgs),
+    /// Render a study directory (study.json and its stage files) into
+    /// REPORT.md, a self-contained report.html and figures.
+    Report(report::ReportArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -108,6 +113,7 @@ fn main() {
         Command::Sweep(args) => sweep::run(args),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
+        Command::Report(args) => report::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));
