@@ -102,7 +102,7 @@ pub fn departures(study: &Study) -> Table {
         "alpha and the DS reduction",
         "alpha 1.0; DS summed over classes, mean over the batch",
         format!(
-            "alpha {}; continuity term {}; DS {}",
+            "alpha {}; continuity term {}; {}",
             distinct(&constrained, |c| c.alpha.to_string()),
             distinct(&constrained, |c| c.continuity.clone()),
             reduction
