@@ -144,7 +144,10 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     // -1.4125, -1.15; mean -1.2708, sd 0.13248, half-width
     // 4.302653 * 0.13248 / sqrt(3) = 0.3291.
     let c1 = claim_row(&md, "C1", "c - base");
-    assert!(c1.contains("-1.271 [-1.600, -0.942] (n=3) | **holds**"), "{c1}");
+    assert!(
+        c1.contains("-1.271 [-1.600, -0.942] (n=3) | **holds**"),
+        "{c1}"
+    );
     assert!(claim_row(&md, "C6", "adv-c - adv").contains("**contradicted**"));
     assert!(claim_row(&md, "C6", "c - base").contains("**inconclusive**"));
     // Scale-free DS is identical across regimes by construction: no effect.

@@ -5,10 +5,12 @@
 //! previews and before/after pictures of perturbations. Every file is written
 //! to a temporary name and renamed ([`write_atomic`]), so an interrupted run
 //! never leaves a torn file. [`heat_overlay`] draws an attribution map in
-//! [`viridis`] over its image. [`study`] turns a study directory (the JSON
-//! of every stage over seeds and regimes) into `REPORT.md` and a
-//! self-contained `report.html`: claims with verdicts from 95% confidence
-//! intervals, figures, and where the study departs from the paper.
+//! [`viridis`] over its image. [`plot`] describes line, scatter and bar
+//! charts as values and draws them to PNG and SVG. [`study`] turns a study
+//! directory (the JSON of every stage over seeds and regimes) into
+//! `REPORT.md` and a self-contained `report.html`: claims with verdicts from
+//! 95% confidence intervals, figures, and where the study departs from the
+//! paper.
 //!
 //! ```
 //! use sc_report::ImageGrid;
@@ -25,6 +27,7 @@
 mod font;
 mod grid;
 mod heatmap;
+pub mod plot;
 pub mod study;
 
 pub use font::{draw_text, text_height, text_width};
@@ -69,6 +72,15 @@ pub enum Error {
     Study {
         /// The file concerned.
         path: PathBuf,
+        /// What is wrong, and what was expected.
+        problem: String,
+    },
+    /// A figure that cannot be drawn: a bad value (named by its series) or
+    /// a plotting failure.
+    #[error("figure {what}: {problem}")]
+    Plot {
+        /// The series, axis or figure concerned.
+        what: String,
         /// What is wrong, and what was expected.
         problem: String,
     },

@@ -23,40 +23,38 @@ pub struct Rendered {
 /// The report of `study` as a document; figures are drawn into
 /// `figures` (their files are listed in `written`).
 pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
-    let mut figure_error = None;
-    let mut ds_figure = |kind: &str| -> Vec<Block> {
-        super::figures::ds_figure(study, kind, written).unwrap_or_else(|e| {
-            figure_error.get_or_insert(e);
-            Vec::new()
-        })
-    };
+    use super::figures::{drop_figure, ds_figure, robust_figure};
     let mut blocks = sections::intro(study);
     blocks.extend(sections::claims_section(study));
     blocks.extend(sections::departures_section(study));
-    blocks.extend(sections::robustness_section(study));
-    blocks.extend(sections::ds_section(study, &mut ds_figure));
-    let mut written_probe = Vec::new();
-    let mut probe_figure = |kind: &str| -> Vec<Block> {
-        super::figures::drop_figure(study, kind, &mut written_probe).unwrap_or_else(|e| {
-            figure_error.get_or_insert(e);
+    let robustness = sections::robustness_section(study);
+    if !robustness.is_empty() {
+        blocks.extend(robustness);
+        blocks.extend(robust_figure(study, written)?);
+    }
+    // The sections ask for their figures by kind; the first error wins.
+    let mut error = None;
+    let mut keep = |r: Result<Vec<Block>>| {
+        r.unwrap_or_else(|e| {
+            error.get_or_insert(e);
             Vec::new()
         })
     };
-    blocks.extend(sections::probes_section(study, &mut probe_figure));
-    let mut picture_error = None;
-    let mut pictures = |regime: &str, method: &str| -> Vec<Block> {
-        pictures(study, regime, method).unwrap_or_else(|e| {
-            picture_error.get_or_insert(e);
-            Vec::new()
-        })
-    };
-    blocks.extend(sections::attribution_section(study, &mut pictures));
+    blocks.extend(sections::ds_section(study, &mut |kind| {
+        keep(ds_figure(study, kind, written))
+    }));
+    blocks.extend(sections::probes_section(study, &mut |kind| {
+        keep(drop_figure(study, kind, written))
+    }));
+    blocks.extend(sections::attribution_section(
+        study,
+        &mut |regime, method| keep(pictures(study, regime, method)),
+    ));
     blocks.extend(sections::training_section(study));
     blocks.extend(sections::not_run_section(study));
-    if let Some(e) = figure_error.or(picture_error) {
+    if let Some(e) = error {
         return Err(e);
     }
-    written.extend(written_probe);
     Ok(Doc {
         title: study.manifest.title.clone(),
         blocks,
