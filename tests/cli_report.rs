@@ -164,6 +164,25 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     assert!(md.contains("a note on what was reduced"));
     // Robust accuracy of adv: 45% with jitter 0, 1.3, -0.8 points.
     assert!(md.contains("**45.17 ["), "{md}");
+    // Figures: PNG and SVG files, linked from the Markdown, inline in the HTML.
+    for stem in [
+        "ds-brightness",
+        "scale-free-ds-hue",
+        "drop-sliding-puzzle",
+        "robust-accuracy",
+    ] {
+        for ext in ["png", "svg"] {
+            let f = dir.path().join(format!("figures/{stem}.{ext}"));
+            assert!(
+                std::fs::metadata(&f).unwrap().len() > 1000,
+                "{}",
+                f.display()
+            );
+        }
+        assert!(md.contains(&format!("](figures/{stem}.png)")), "{stem}");
+    }
+    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1));
+    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1);
     // The HTML page carries the same tables, self-contained, no script.
     assert!(html.contains("<th>claim</th>") && html.contains("<strong>contradicted</strong>"));
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
