@@ -1,14 +1,14 @@
 //! A study as a scientist would publish it (issue 14): the typed JSON of
 //! every stage and run ([`stages`], [`load`]), statistics over seeds
 //! ([`stats`]: means with 95% Student-t intervals, paired differences), the
-//! claims table with verdicts from the CI alone ([`claims`], [`verdict`]),
+//! claims table with verdicts from the CI alone ([`mod@claims`], [`verdict`]),
 //! the "departs from the paper" table from the configuration actually used
 //! ([`departures`]), and the rendering into `REPORT.md` and a self-contained
-//! `report.html` with figures ([`render`]). `sc-bench report DIR` calls
-//! [`render`]; `cargo xtask reproduce` writes the study directory.
+//! `report.html` with figures ([`mod@render`]). `sc-bench report DIR` calls
+//! [`render()`]; `cargo xtask reproduce` writes the study directory.
 //!
 //! Adding a stage to studies: its typed report in [`stages`], its file in
-//! [`load::RunFiles`], a section in `sections`, its row(s) in [`claims`].
+//! [`load::RunFiles`], a section in `sections`, its row(s) in [`mod@claims`].
 
 pub mod claims;
 pub mod departures;
