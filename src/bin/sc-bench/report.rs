@@ -24,11 +24,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
         .with_context(|| format!("rendering the study in {}", args.study.display()))?;
     for c in &rendered.claims {
         out.say(format!(
-            "{:>3} {:<14} {:<22} {}",
+            "{:>3} {:<14} {:<22} {} ({})",
             c.id,
             c.comparison,
             c.verdict.label(),
-            c.ours_text()
+            c.ours_text(),
+            c.measure
         ));
     }
     out.say(format!(
