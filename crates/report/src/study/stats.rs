@@ -56,10 +56,21 @@ impl Estimate {
     /// `mean [lo, hi]` with `decimals` decimals (`mean (1 seed, no CI)`
     /// without an interval).
     pub fn display(&self, decimals: usize) -> String {
+        let f = |x: f64| number(x, decimals);
         match self.ci {
-            Some((lo, hi)) => format!("{:.d$} [{:.d$}, {:.d$}]", self.mean, lo, hi, d = decimals),
-            None => format!("{:.d$} (n={}, no CI)", self.mean, self.n, d = decimals),
+            Some((lo, hi)) => format!("{} [{}, {}]", f(self.mean), f(lo), f(hi)),
+            None => format!("{} (n={}, no CI)", f(self.mean), self.n),
         }
+    }
+}
+
+/// `x` with `decimals` decimals, without the sign of a value that rounds
+/// to zero (`-0.4` to no decimals is `0`, not `-0`).
+fn number(x: f64, decimals: usize) -> String {
+    let s = format!("{x:.decimals$}");
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => s,
     }
 }
 
@@ -256,6 +267,10 @@ mod tests {
         assert_eq!(e.n, 3);
         assert!((e.mean - 3.0).abs() < 1e-12);
         assert!((lo - (3.0 - half)).abs() < 1e-5 && (hi - (3.0 + half)).abs() < 1e-5);
+        assert_eq!(number(-0.4, 0), "0");
+        assert_eq!(number(-0.0004, 3), "0.000");
+        assert_eq!(number(-0.6, 0), "-1");
+        assert_eq!(number(-1.25, 1), "-1.2");
         let one = Estimate::of(&[0.5]).unwrap();
         assert!(one.ci.is_none() && one.display(2).contains("no CI"));
         assert!(Estimate::of(&[]).is_none() && Estimate::of(&[1.0, f64::NAN]).is_none());
