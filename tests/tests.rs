@@ -7,6 +7,7 @@ mod cli_errors;
 mod cli_eval;
 mod cli_perturb;
 mod cli_probe_discontinuity;
+mod cli_report;
 mod cli_speed;
 mod cli_train;
 

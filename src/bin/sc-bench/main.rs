@@ -9,9 +9,11 @@ mod args;
 mod attribute;
 mod data;
 mod eval;
+mod meta;
 mod model;
 mod perturb;
 mod probe;
+mod report;
 mod speed;
 mod sweep;
 mod train;
@@ -57,6 +59,9 @@ enum Command {
         #[command(subcommand)]
         command: probe::ProbeCommand,
     },
+    /// Render a study directory (study.json and its stage files) into
+    /// REPORT.md, a self-contained report.html and figures.
+    Report(report::ReportArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -115,6 +120,7 @@ fn main() {
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
         Command::Probe { command } => probe::run(command),
+        Command::Report(args) => report::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));

@@ -381,6 +381,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     let mut json = serde_json::to_value(&explained.summary)?;
     json["model"] = serde_json::json!(results[0].0);
     json["seconds"] = serde_json::json!(seconds);
+    json["meta"] = crate::meta::for_model(args.seed, args.device.device, &args.model)?;
     if results.len() > 1 {
         let mut others = Vec::new();
         for (label, e, secs) in &results[1..] {
