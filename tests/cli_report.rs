@@ -21,7 +21,9 @@ fn meta(seed: u64) -> Value {
 /// A study where C's DS is half of base's on every seed (C1 holds for
 /// c - base), ADV+C is 10 points *less* robust than ADV on every seed (C6
 /// contradicted for adv-c - adv), and C's robust accuracy is noise around
-/// base's (C6 inconclusive for c - base).
+/// base's (C6 inconclusive for c - base). Fig. 1: C's discontinuity
+/// fraction is 10 points below base's on every seed (F1 holds for
+/// c - base), ADV+C's is noise around ADV's (F1 inconclusive).
 fn synthetic_study(dir: &Path) {
     let mut runs = Vec::new();
     for seed in 0..3u64 {
@@ -108,10 +110,45 @@ fn synthetic_study(dir: &Path) {
                 "mean_abs_completeness_gap": 0.01, "mean_lime_r2": null, "model": name, "seconds": 2.0,
                 "meta": meta(seed)}),
             );
+            let fraction = match regime {
+                "base" => 0.40 + jitter,
+                "c" => 0.30 + jitter,
+                "adv" => 0.20 + jitter,
+                _ => 0.20 + [0.01, -0.015, 0.004][seed as usize],
+            };
+            let fig1: Vec<Value> = ["brightness", "contrast", "saturation", "hue"]
+                .iter()
+                .flat_map(|k| (1..=4u8).map(move |l| (k, l)))
+                .map(|(k, l)| json!({"perturbation": k, "level": l,
+                    "fraction": fraction + 0.01 * f64::from(l), "mean_rank": 10.0 * fraction}))
+                .collect();
+            write(
+                dir,
+                &format!("{name}.discontinuity.json"),
+                &json!({"model": "small-cnn", "data": "shapes", "images": 300, "seed": seed,
+                "fig1": fig1, "fig1_not_applicable": [],
+                "embeddings": {"pca": {"explained_variance_ratio": [0.5, 0.2], "trustworthiness": 0.91},
+                    "tsne": {"trustworthiness": 0.97, "perplexity": 9.0},
+                    "umap": {"trustworthiness": 0.95, "n_neighbors": 15}},
+                "fig2": {"class": 1, "class_name": "ring", "anchor": 7, "level": 1, "points": 34,
+                    "not_applicable": []},
+                "meta": meta(seed)}),
+            );
+            let mut embedding_images = json!({});
+            if seed == 0 {
+                std::fs::create_dir_all(dir.join(format!("{name}.discontinuity"))).unwrap();
+                for m in ["pca", "tsne", "umap"] {
+                    let p = format!("{name}.discontinuity/embedding-{m}.png");
+                    std::fs::write(dir.join(&p), format!("{name}-{m}")).unwrap();
+                    embedding_images[m] = json!(p);
+                }
+            }
             runs.push(
                 json!({"regime": regime, "seed": seed, "train": format!("{name}.train.json"),
                 "eval": format!("{name}.eval-auto.json"), "sweep": format!("{name}.sweep.json"),
-                "attribution": {"ig": format!("{name}.ig.json")}}),
+                "attribution": {"ig": format!("{name}.ig.json")},
+                "discontinuity": format!("{name}.discontinuity.json"),
+                "embedding_images": embedding_images}),
             );
         }
     }
@@ -152,6 +189,27 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     assert!(claim_row(&md, "C6", "c - base").contains("**inconclusive**"));
     // Scale-free DS is identical across regimes by construction: no effect.
     assert!(claim_row(&md, "C1'", "c - base").contains("0.0000 [0.0000, 0.0000]"));
+    // Fig. 1: exactly -10 points on every seed (CI of zero width).
+    let f1 = claim_row(&md, "F1", "c - base");
+    assert!(
+        f1.contains("-10.00 [-10.00, -10.00] (n=3) | **holds**"),
+        "{f1}"
+    );
+    assert!(claim_row(&md, "F1", "adv-c - adv").contains("**inconclusive**"));
+    // The Fig. 1 table: base at level l is 40 + l points plus the jitter
+    // 0, 1.3, -0.8 (mean 0.1667).
+    assert!(md.contains("## Evidence of discontinuity (paper Sec. 2.2, Figs. 1-2)"));
+    assert!(md.contains("| base | 41.17 [") && md.contains("| 42.17 ["), "{md}");
+    // Fig. 2: seed 0's pictures, base beside c, with their trustworthiness.
+    assert!(md.contains(
+        "| ![base (seed 0): class ring, anchor 7, level 1, trustworthiness 0.970](base-s0.discontinuity/embedding-tsne.png) \
+         | ![c (seed 0): class ring, anchor 7, level 1, trustworthiness 0.970](c-s0.discontinuity/embedding-tsne.png) |"
+    ), "{md}");
+    assert!(html.contains(&format!(
+        "base64,{}",
+        sc_report::study::doc::base64(b"adv-c-s0-umap")
+    )));
+    assert!(!md.contains("the evidence of discontinuity (Figs. 1-2"));
     for id in ["C2", "C8", "C9", "M"] {
         let row = md
             .lines()
@@ -170,6 +228,7 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         "scale-free-ds-hue",
         "drop-sliding-puzzle",
         "robust-accuracy",
+        "discontinuity-contrast",
     ] {
         for ext in ["png", "svg"] {
             let f = dir.path().join(format!("figures/{stem}.{ext}"));
@@ -181,8 +240,10 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         }
         assert!(md.contains(&format!("](figures/{stem}.png)")), "{stem}");
     }
-    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1));
-    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1);
+    // DS and scale-free DS per photometric kind, the drop per probe, the
+    // robust bars, the Fig. 1 fraction per photometric kind.
+    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1 + 4));
+    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1 + 4);
     // The HTML page carries the same tables, self-contained, no script.
     assert!(html.contains("<th>claim</th>") && html.contains("<strong>contradicted</strong>"));
     assert!(!html.contains("<script") && !html.contains("src=\"http"));

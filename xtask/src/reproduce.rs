@@ -39,6 +39,8 @@ pub struct Plan {
     pub attr_limit: usize,
     /// IG's integration steps (sc-bench's default when `None`).
     pub ig_steps: Option<usize>,
+    /// Test images per class of the discontinuity probe (Figs. 1-2).
+    pub disc_per_class: usize,
     /// Why the plan departs from the paper where its configuration cannot
     /// say it; shown in the report.
     pub notes: Vec<String>,
@@ -77,6 +79,7 @@ impl Plan {
             apgd_steps: 100,
             attr_limit: 200,
             ig_steps: None,
+            disc_per_class: 30,
             notes: vec![
                 "`shapes` (synthetic, embedded) and a small CNN instead of CIFAR-100 and ResNet18: the quick study runs on 2 CPU cores.".into(),
                 "Trained from scratch for 10 epochs, where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
@@ -110,6 +113,7 @@ impl Plan {
             apgd_steps: 5,
             attr_limit: 8,
             ig_steps: Some(4),
+            disc_per_class: 4,
             notes: vec![
                 "A smoke test of the pipeline: tiny subsets, one epoch; its numbers mean nothing."
                     .into(),
@@ -138,6 +142,7 @@ impl Plan {
             apgd_steps: 100,
             attr_limit: 500,
             ig_steps: None,
+            disc_per_class: 100,
             notes: vec!["Trained from scratch with a cosine schedule: the paper's Adam at 1e-5 converges too slowly from scratch.".into()],
         }
     }
@@ -271,6 +276,53 @@ fn sweep(bin: &Path, plan: &Plan, seed: u64, name: &str) -> Result<String> {
     })
 }
 
+/// Figs. 1-2 (paper Sec. 2.2): the discontinuity fraction per photometric
+/// kind and level, and one class's logits embedded in 2-D. Seed 0 also
+/// keeps the embedding pictures (`--out`); the file names of those pictures
+/// per method come back with the stage file.
+fn discontinuity(
+    bin: &Path,
+    plan: &Plan,
+    seed: u64,
+    name: &str,
+) -> Result<(String, serde_json::Map<String, Value>)> {
+    let run = plan.out.join(name).display().to_string();
+    let pictures_dir = format!("{name}.discontinuity");
+    let keep_pictures = seed == 0;
+    let file = stage(&plan.out, format!("{name}.discontinuity.json"), || {
+        let mut args = strings(&[
+            "probe",
+            "discontinuity",
+            "--run",
+            &run,
+            "--data",
+            &plan.data,
+            "--per-class",
+            &plan.disc_per_class.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ]);
+        if keep_pictures {
+            args.extend([
+                "--out".into(),
+                plan.out.join(&pictures_dir).display().to_string(),
+            ]);
+        }
+        run_json(bin, &args, &format!("discontinuity of {name}"))
+    })?;
+    let mut pictures = serde_json::Map::new();
+    for method in ["pca", "tsne", "umap"] {
+        let picture = format!("{pictures_dir}/embedding-{method}.png");
+        if keep_pictures && plan.out.join(&picture).is_file() {
+            pictures.insert(method.into(), json!(picture));
+        }
+    }
+    Ok((file, pictures))
+}
+
 /// The maps of `method`: its stage file and its picture.
 fn attribute(bin: &Path, plan: &Plan, method: &str, name: &str) -> Result<(String, String)> {
     let run = plan.out.join(name).display().to_string();
@@ -328,7 +380,8 @@ fn print_plan(plan: &Plan) {
     eprintln!(
         "reproduce ({}): {} regimes x {} seeds = {runs} runs on {} ({}, {} epochs, device {}); \
          per run: train, eval (PGD-10 + APGD-CE + APGD-T on {} images, sanity checks on {}), \
-         sweep ({} images, every kind and level), attribution ({} on {} images); then \
+         sweep ({} images, every kind and level), discontinuity ({} images per class), \
+         attribution ({} on {} images); then \
          `sc-bench report` into {}",
         plan.name,
         REGIMES.len(),
@@ -340,6 +393,7 @@ fn print_plan(plan: &Plan) {
         plan.eval_limit,
         plan.sanity_samples,
         plan.eval_limit,
+        plan.disc_per_class,
         ATTRIBUTIONS.join(", "),
         plan.attr_limit,
         plan.out.display()
@@ -358,6 +412,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
             let train = train(bin, plan, regime, seed, &name)?;
             let eval = eval(bin, plan, seed, &name)?;
             let sweep = sweep(bin, plan, seed, &name)?;
+            let (discontinuity, embedding_images) = discontinuity(bin, plan, seed, &name)?;
             let (mut attribution, mut pictures) = (serde_json::Map::new(), serde_json::Map::new());
             for method in ATTRIBUTIONS {
                 let (file, picture) = attribute(bin, plan, method, &name)?;
@@ -369,6 +424,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
             runs.push(json!({
                 "regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep,
                 "attribution": attribution, "attribution_images": pictures,
+                "discontinuity": discontinuity, "embedding_images": embedding_images,
             }));
         }
     }
@@ -440,25 +496,41 @@ mod tests {
         let plan = Plan::smoke(dir.join("study"));
         reproduce(&dir, &bin, &plan).unwrap();
         let first = calls(&log);
-        // 2 seeds x 4 regimes x (train, eval, sweep, ig, gradcam) + report.
-        assert_eq!(first.len(), 2 * 4 * 5 + 1, "{first:#?}");
+        // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity, ig,
+        // gradcam) + report.
+        assert_eq!(first.len(), 2 * 4 * 6 + 1, "{first:#?}");
+        // Seed 0 keeps the Fig. 2 pictures, seed 1 does not.
+        let disc: Vec<&String> = first
+            .iter()
+            .filter(|c| c.starts_with("probe discontinuity "))
+            .collect();
+        assert_eq!(disc.len(), 8);
+        for c in disc {
+            assert!(c.contains("--per-class 4"), "{c}");
+            assert_eq!(c.contains("--out "), c.contains("-s0"), "{c}");
+        }
         assert!(first.last().unwrap().starts_with("report "));
         let manifest: Value =
             serde_json::from_str(&std::fs::read_to_string(plan.out.join("study.json")).unwrap())
                 .unwrap();
         assert_eq!(manifest["runs"].as_array().unwrap().len(), 8);
         assert_eq!(manifest["runs"][5]["sweep"], "c-s1.sweep.json");
+        assert_eq!(
+            manifest["runs"][5]["discontinuity"],
+            "c-s1.discontinuity.json"
+        );
         // No temporary file is left behind.
         assert!(std::fs::read_dir(&plan.out)
             .unwrap()
             .all(|e| { !e.unwrap().file_name().to_string_lossy().ends_with(".tmp") }));
 
         std::fs::remove_file(plan.out.join("c-s1.sweep.json")).unwrap();
+        std::fs::remove_file(plan.out.join("adv-c-s1.discontinuity.json")).unwrap();
         // A torn stage file (not JSON) is redone too, never trusted.
         std::fs::write(plan.out.join("adv-s0.ig.json"), "{\"trunc").unwrap();
         reproduce(&dir, &bin, &plan).unwrap();
         let second = calls(&log)[first.len()..].to_vec();
-        assert_eq!(second.len(), 3, "{second:#?}");
+        assert_eq!(second.len(), 4, "{second:#?}");
         assert!(
             second[0].starts_with("attribute ") && second[0].contains("adv-s0"),
             "{}",
@@ -469,7 +541,12 @@ mod tests {
             "{}",
             second[1]
         );
-        assert!(second[2].starts_with("report "));
+        assert!(
+            second[2].starts_with("probe discontinuity ") && second[2].contains("adv-c-s1"),
+            "{}",
+            second[2]
+        );
+        assert!(second[3].starts_with("report "));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@
 
 use super::load::{Run, Study};
 use super::measures::{
-    ds, mean_accuracy_drop, photometric_mean, robust_accuracy, scale_free_ds, total_variation,
+    discontinuity_fraction, ds, mean_accuracy_drop, photometric_mean, robust_accuracy, scale_free_ds, total_variation,
 };
 use super::stats::{paired_difference, Estimate};
 use super::verdict::{Expect, Verdict};
@@ -128,6 +128,24 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
                 decimals: 4,
             },
             &|r| photometric_mean(r, scale_free_ds),
+        ));
+    }
+    for (a, b) in PAIRS {
+        rows.push(compare(
+            study,
+            Comparison {
+                id: "F1",
+                claim: "Fig. 1: constrained models have a lower discontinuity fraction",
+                measure: "share of images with a same-class image closer than their perturbed \
+                          version, mean over kinds and levels, points",
+                paper: "base ResNet50 (ImageNet): often closer (Fig. 1, no numbers); C not measured",
+                a,
+                b,
+                expect: Expect::Negative,
+                scale: 100.0,
+                decimals: 2,
+            },
+            &|r| photometric_mean(r, discontinuity_fraction),
         ));
     }
     rows.push(not_run(

@@ -35,6 +35,24 @@ pub enum Block {
         /// The PNG's bytes.
         png: Vec<u8>,
     },
+    /// Pictures side by side (e.g. base beside C), under one caption.
+    PictureRow {
+        /// The caption of the row.
+        caption: String,
+        /// The pictures, left to right.
+        pictures: Vec<PictureFile>,
+    },
+}
+
+/// One picture of a [`Block::PictureRow`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureFile {
+    /// Its own caption (e.g. the regime).
+    pub caption: String,
+    /// The PNG's path relative to the report.
+    pub path: String,
+    /// The PNG's bytes, embedded in the HTML page.
+    pub png: Vec<u8>,
 }
 
 /// A table: a header row and body rows of cells (inline markup allowed).
@@ -109,6 +127,21 @@ impl Doc {
                 } => {
                     s.push_str(&format!("![{caption}]({png})\n\n*{caption}*\n\n"));
                 }
+                Block::PictureRow { caption, pictures } => {
+                    // A one-row table puts the pictures side by side.
+                    let heads: Vec<String> =
+                        pictures.iter().map(|p| md_cell(&p.caption)).collect();
+                    let cells: Vec<String> = pictures
+                        .iter()
+                        .map(|p| md_cell(&format!("![{}]({})", p.caption, p.path)))
+                        .collect();
+                    s.push_str(&format!(
+                        "| {} |\n|{}\n| {} |\n\n*{caption}*\n\n",
+                        heads.join(" | "),
+                        "---|".repeat(pictures.len()),
+                        cells.join(" | ")
+                    ));
+                }
             }
         }
         s
@@ -168,6 +201,21 @@ impl Doc {
                         inline(caption)
                     ));
                 }
+                Block::PictureRow { caption, pictures } => {
+                    s.push_str("<figure><div class=\"row\">");
+                    for p in pictures {
+                        s.push_str(&format!(
+                            "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+                            escape(&p.caption),
+                            base64(&p.png),
+                            inline(&p.caption)
+                        ));
+                    }
+                    s.push_str(&format!(
+                        "</div><figcaption>{}</figcaption></figure>\n",
+                        inline(caption)
+                    ));
+                }
             }
         }
         s.push_str("</body></html>\n");
@@ -178,7 +226,7 @@ impl Doc {
 const STYLE: &str = "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4}\
 table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left}\
 th{background:#eee}figure{margin:1em 0}figure svg,figure img{max-width:100%;height:auto}\
-figcaption{font-style:italic;color:#444}code{background:#f4f4f4;padding:0 .2em}";
+figcaption{font-style:italic;color:#444}.row{display:flex;gap:1em}.row figure{flex:1;margin:0}code{background:#f4f4f4;padding:0 .2em}";
 
 /// `&`, `<`, `>` and `"` as HTML entities.
 pub fn escape(s: &str) -> String {
@@ -276,6 +324,21 @@ mod tests {
                     path: "p.png".into(),
                     png: b"foo".to_vec(),
                 },
+                Block::PictureRow {
+                    caption: "side by side".into(),
+                    pictures: vec![
+                        PictureFile {
+                            caption: "base".into(),
+                            path: "b.png".into(),
+                            png: b"fo".to_vec(),
+                        },
+                        PictureFile {
+                            caption: "c".into(),
+                            path: "c.png".into(),
+                            png: b"foob".to_vec(),
+                        },
+                    ],
+                },
             ],
         };
         let md = doc.markdown();
@@ -284,12 +347,17 @@ mod tests {
             md.contains("## Claims") && md.contains("| a\\|b | c |\n|---|---|\n| 1 < 2 | `x` |")
         );
         assert!(md.contains("![fig](figures/f.png)") && md.contains("![pic](p.png)"));
+        assert!(md.contains("| base | c |\n|---|---|\n| ![base](b.png) | ![c](c.png) |\n\n*side by side*"));
         let html = doc.html();
         assert!(html.contains("<title>T &amp; U</title>") && html.contains("<h2>Claims</h2>"));
         assert!(html.contains("a <strong>bold</strong> and <code>c&lt;d&gt;</code> word"));
         assert!(html.contains("<td>1 &lt; 2</td><td><code>x</code></td>"));
         assert!(html.contains("<figure><svg width=\"1\"></svg>") && !html.contains("<?xml"));
         assert!(html.contains("src=\"data:image/png;base64,Zm9v\""));
+        // Side by side: both pictures inside one flex row, in order.
+        let row = &html[html.find("<div class=\"row\">").unwrap()..];
+        let (b, c) = (row.find("base64,Zm8=").unwrap(), row.find("base64,Zm9vYg==").unwrap());
+        assert!(b < c && row[..c].find("</div>").is_none());
         assert!(!html.contains("<script"));
     }
 }

@@ -2,12 +2,15 @@
 //! scale-free) vs level per photometric kind, one line per regime with its
 //! 95% CI band (paper Fig. 3); accuracy drop vs strength per
 //! semantic-destroying probe (Figs. 6, 8, 10); robust accuracy per regime
-//! with CIs (Table 2). Each is written as PNG and SVG under `figures/` and
+//! with CIs (Table 2); the Fig. 1 discontinuity fraction vs level per
+//! photometric kind. Each is written as PNG and SVG under `figures/` and
 //! returned as a [`Block::Figure`] (the SVG goes inline into the HTML).
 
 use super::doc::Block;
 use super::load::{Run, Study};
-use super::measures::{accuracy_drop, ds, robust_accuracy, scale_free_ds, LEVELS};
+use super::measures::{
+    accuracy_drop, discontinuity_fraction, ds, robust_accuracy, scale_free_ds, LEVELS,
+};
 use super::stats::Estimate;
 use crate::plot::{Bar, BarChart, LineChart, Series};
 use crate::{write_atomic, Result};
@@ -124,6 +127,36 @@ pub fn drop_figure(study: &Study, kind: &str, written: &mut Vec<PathBuf>) -> Res
         &chart,
         &format!("drop-{kind}"),
         format!("Accuracy lost under {kind} per level: mean over seeds, band = 95% CI."),
+        written,
+    )
+}
+
+/// The Fig. 1 fraction vs level under `kind`, in %, one line per regime.
+pub fn discontinuity_figure(
+    study: &Study,
+    kind: &str,
+    written: &mut Vec<PathBuf>,
+) -> Result<Vec<Block>> {
+    let series = level_series(study, 100.0, &|r, l| discontinuity_fraction(r, kind, l));
+    if series.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chart = LineChart {
+        title: format!("images with a closer same-class image, under {kind}"),
+        x_label: "level (Table 1)".into(),
+        y_label: "share of images, %".into(),
+        log_x: false,
+        log_y: false,
+        series,
+    };
+    save_line(
+        study,
+        &chart,
+        &format!("discontinuity-{kind}"),
+        format!(
+            "Fig. 1 under {kind}: share of images A with a same-class image B such that \
+             DS(A, B) < DS(A, P(A)), per level; mean over seeds, band = 95% CI."
+        ),
         written,
     )
 }

@@ -2,7 +2,9 @@
 //! run) and the stage files it names, read into typed records. Adding a
 //! stage to studies means one more field of [`RunFiles`] and of [`Run`].
 
-use super::stages::{AttributionResult, EvalResult, SweepResult, TrainResult};
+use super::stages::{
+    AttributionResult, DiscontinuityResult, EvalResult, SweepResult, TrainResult,
+};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -57,10 +59,16 @@ pub struct RunFiles {
     /// Images (PNG grids) shown with the attribution section, per method.
     #[serde(default)]
     pub attribution_images: BTreeMap<String, PathBuf>,
+    /// `sc-bench probe discontinuity --json` (Figs. 1-2).
+    #[serde(default)]
+    pub discontinuity: Option<PathBuf>,
+    /// The Fig. 2 scatter PNGs per embedding method (`pca`, `tsne`, `umap`).
+    #[serde(default)]
+    pub embedding_images: BTreeMap<String, PathBuf>,
 }
 
 /// One run's results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Run {
     /// Its regime.
     pub regime: String,
@@ -76,6 +84,10 @@ pub struct Run {
     pub attribution: BTreeMap<String, AttributionResult>,
     /// Attribution pictures per method (paths relative to the study directory).
     pub attribution_images: BTreeMap<String, PathBuf>,
+    /// The evidence of discontinuity (Figs. 1-2).
+    pub discontinuity: Option<DiscontinuityResult>,
+    /// Fig. 2 pictures per embedding method (paths relative to the study directory).
+    pub embedding_images: BTreeMap<String, PathBuf>,
 }
 
 /// A study: its manifest and every run's results.
@@ -133,6 +145,10 @@ impl Study {
                 sweep: opt(&files.sweep).map(|p| read_json(&p)).transpose()?,
                 attribution,
                 attribution_images: files.attribution_images.clone(),
+                discontinuity: opt(&files.discontinuity)
+                    .map(|p| read_json(&p))
+                    .transpose()?,
+                embedding_images: files.embedding_images.clone(),
             });
         }
         Ok(Study {

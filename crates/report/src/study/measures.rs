@@ -56,6 +56,19 @@ pub fn mean_accuracy_drop(run: &Run, kind: &str) -> Option<f64> {
     Some(v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// The Fig. 1 fraction of `kind` at `level`: the share of test images with
+/// a same-class image closer (in DS) than their own perturbed version
+/// (paper Sec. 2.2).
+pub fn discontinuity_fraction(run: &Run, kind: &str, level: u8) -> Option<f64> {
+    Some(run.discontinuity.as_ref()?.get(kind, level)?.fraction)
+}
+
+/// The Fig. 1 mean rank of `kind` at `level`: how many same-class images
+/// are closer than the perturbed version, on average.
+pub fn discontinuity_rank(run: &Run, kind: &str, level: u8) -> Option<f64> {
+    Some(run.discontinuity.as_ref()?.get(kind, level)?.mean_rank)
+}
+
 /// Robust accuracy: the per-image worst case over every attack run.
 pub fn robust_accuracy(run: &Run) -> Option<f64> {
     Some(run.eval.as_ref()?.robust_accuracy)
@@ -80,7 +93,6 @@ pub fn total_variation(run: &Run, method: &str) -> Option<f64> {
 mod tests {
     use super::super::stages::{SweepEntry, SweepResult};
     use super::*;
-    use std::collections::BTreeMap;
 
     fn run_with(entries: Vec<(&str, u8, f64, f64)>, same_class: Option<f64>) -> Run {
         Run {
@@ -104,8 +116,7 @@ mod tests {
                     .collect(),
                 meta: None,
             }),
-            attribution: BTreeMap::new(),
-            attribution_images: BTreeMap::new(),
+            ..Run::default()
         }
     }
 
@@ -134,5 +145,49 @@ mod tests {
         let no_ref = run_with(vec![("hue", 1, 1.0, 0.5)], None);
         assert_eq!(scale_free_ds(&no_ref, "hue", 1), None);
         assert_eq!(photometric_mean(&no_ref, scale_free_ds), None);
+    }
+
+    #[test]
+    fn discontinuity_measures_read_their_kind_and_level() {
+        use super::super::stages::{
+            DiscontinuityResult, EmbeddingQuality, Embeddings, Fig1Entry, Fig2Summary,
+        };
+        let q = |t| EmbeddingQuality { trustworthiness: t };
+        let entry = |k: &str, l, f, m| Fig1Entry {
+            perturbation: k.into(),
+            level: l,
+            fraction: f,
+            mean_rank: m,
+        };
+        let run = Run {
+            discontinuity: Some(DiscontinuityResult {
+                images: 30,
+                fig1: vec![
+                    entry("brightness", 1, 0.2, 1.5),
+                    entry("hue", 4, 0.6, 7.0),
+                    entry("hue", 1, 0.1, 0.5),
+                ],
+                embeddings: Embeddings {
+                    pca: q(0.9),
+                    tsne: q(0.95),
+                    umap: q(0.93),
+                },
+                fig2: Fig2Summary {
+                    class_name: "ring".into(),
+                    anchor: 3,
+                    level: 1,
+                    points: 7,
+                },
+                meta: None,
+            }),
+            ..Run::default()
+        };
+        assert_eq!(discontinuity_fraction(&run, "hue", 4), Some(0.6));
+        assert_eq!(discontinuity_rank(&run, "hue", 4), Some(7.0));
+        assert_eq!(discontinuity_fraction(&run, "hue", 2), None);
+        // (0.2 + 0.6 + 0.1) / 3 over the measured pairs only.
+        let m = photometric_mean(&run, discontinuity_fraction).unwrap();
+        assert!((m - 0.3).abs() < 1e-12, "{m}");
+        assert_eq!(photometric_mean(&Run::default(), discontinuity_fraction), None);
     }
 }

@@ -1,7 +1,7 @@
 //! A study directory into `REPORT.md`, `report.html` and `figures/`.
 
 use super::claims::{claims, ClaimRow};
-use super::doc::{Block, Doc};
+use super::doc::{Block, Doc, PictureFile};
 use super::load::Study;
 use super::sections;
 use crate::{write_atomic, Error, Result};
@@ -23,7 +23,7 @@ pub struct Rendered {
 /// The report of `study` as a document; figures are drawn into
 /// `figures` (their files are listed in `written`).
 pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
-    use super::figures::{drop_figure, ds_figure, robust_figure};
+    use super::figures::{discontinuity_figure, drop_figure, ds_figure, robust_figure};
     let mut blocks = sections::intro(study);
     blocks.extend(sections::claims_section(study));
     blocks.extend(sections::departures_section(study));
@@ -40,6 +40,15 @@ pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
             Vec::new()
         })
     };
+    let mut embeddings = std::collections::BTreeMap::new();
+    for method in ["pca", "tsne", "umap"] {
+        embeddings.insert(method.to_string(), embedding_rows(study, method)?);
+    }
+    blocks.extend(sections::discontinuity_section(
+        study,
+        &mut |kind| keep(discontinuity_figure(study, kind, written)),
+        &mut |method| embeddings.remove(method).unwrap_or_default(),
+    ));
     blocks.extend(sections::ds_section(study, &mut |kind| {
         keep(ds_figure(study, kind, written))
     }));
@@ -79,6 +88,53 @@ fn pictures(study: &Study, regime: &str, method: &str) -> Result<Vec<Block>> {
         path: path.display().to_string(),
         png,
     }])
+}
+
+/// The Fig. 2 pictures of `method`, side by side per pair (base beside c,
+/// adv beside adv-c), each of the lowest seed that has one, captioned with
+/// its class, anchor and trustworthiness.
+fn embedding_rows(study: &Study, method: &str) -> Result<Vec<Block>> {
+    let mut out = Vec::new();
+    for pair in [["base", "c"], ["adv", "adv-c"]] {
+        let mut pictures = Vec::new();
+        for regime in pair {
+            let Some(run) = study
+                .runs
+                .iter()
+                .filter(|r| r.regime == regime && r.embedding_images.contains_key(method))
+                .min_by_key(|r| r.seed)
+            else {
+                continue;
+            };
+            let path = &run.embedding_images[method];
+            let full = study.dir.join(path);
+            let png = std::fs::read(&full).map_err(|source| Error::Io { path: full, source })?;
+            let detail = run.discontinuity.as_ref().map_or(String::new(), |d| {
+                let e = &d.embeddings;
+                let trust = match method {
+                    "pca" => e.pca.trustworthiness,
+                    "tsne" => e.tsne.trustworthiness,
+                    _ => e.umap.trustworthiness,
+                };
+                format!(
+                    ": class {}, anchor {}, level {}, trustworthiness {trust:.3}",
+                    d.fig2.class_name, d.fig2.anchor, d.fig2.level
+                )
+            });
+            pictures.push(PictureFile {
+                caption: format!("{regime} (seed {}){detail}", run.seed),
+                path: path.display().to_string(),
+                png,
+            });
+        }
+        if !pictures.is_empty() {
+            out.push(Block::PictureRow {
+                caption: format!("Fig. 2 by {method}: {}", pair.join(" beside ")),
+                pictures,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the study in `dir` and writes `dir/REPORT.md`, `dir/report.html`

@@ -11,6 +11,9 @@ use super::measures::{
 };
 use super::stats::Estimate;
 
+mod discontinuity;
+pub use discontinuity::discontinuity_section;
+
 /// The paper's Table 2 (CIFAR-100, ResNet18): clean and PGD accuracy, %.
 pub const PAPER_TABLE2: [(&str, f64, f64); 4] = [
     ("base", 66.99, 9.34),
@@ -447,7 +450,6 @@ pub fn training_section(study: &Study) -> Vec<Block> {
 pub fn not_run_section(study: &Study) -> Vec<Block> {
     let mut missing: Vec<String> = [
         "the alpha sweep (Fig. 4, claim C2)",
-        "the evidence of discontinuity (Figs. 1-2)",
         "margins per DCT band (the companion paper, claim M)",
         "transfer by fine-tuning (Table 3, claim C8)",
         "fairness on Colorful MNIST (Table 4, claim C9)",
@@ -455,6 +457,9 @@ pub fn not_run_section(study: &Study) -> Vec<Block> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if !study.runs.iter().any(|r| r.discontinuity.is_some()) {
+        missing.push("the evidence of discontinuity (Figs. 1-2, row F1)".into());
+    }
     if !study.runs.iter().any(|r| r.eval.is_some()) {
         missing.push("adversarial robustness (Table 2, claim C6)".into());
     }

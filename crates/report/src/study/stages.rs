@@ -216,3 +216,74 @@ pub struct AttributionResult {
     #[serde(default)]
     pub meta: Option<Meta>,
 }
+
+/// One (kind, level) of Fig. 1 (`fig1[i]` of `sc-bench probe discontinuity --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fig1Entry {
+    /// The photometric kind.
+    pub perturbation: String,
+    /// Its level, 1-4.
+    pub level: u8,
+    /// Share of images `A` with a same-class image `B` closer than `A`'s
+    /// perturbed version: `DS(A, B) < DS(A, P(A))` (paper Sec. 2.2).
+    pub fraction: f64,
+    /// Mean number of such same-class images per image.
+    pub mean_rank: f64,
+}
+
+/// The trustworthiness (k = 5) of one Fig. 2 embedding: how well its
+/// 2-D neighbourhoods keep the logits' neighbourhoods (1 = perfectly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingQuality {
+    /// Trustworthiness of the 2-D layout.
+    pub trustworthiness: f64,
+}
+
+/// `embeddings` of `sc-bench probe discontinuity --json` (paper Fig. 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embeddings {
+    /// PCA.
+    pub pca: EmbeddingQuality,
+    /// t-SNE.
+    pub tsne: EmbeddingQuality,
+    /// UMAP.
+    pub umap: EmbeddingQuality,
+}
+
+/// `fig2` of `sc-bench probe discontinuity --json`: what was embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fig2Summary {
+    /// The embedded class's name.
+    pub class_name: String,
+    /// The anchor's position in the test split.
+    pub anchor: usize,
+    /// The level of the anchor's perturbed versions.
+    pub level: u8,
+    /// Points embedded.
+    pub points: usize,
+}
+
+/// `sc-bench probe discontinuity --json` (paper Sec. 2.2, Figs. 1-2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscontinuityResult {
+    /// Images measured.
+    pub images: usize,
+    /// The Fig. 1 statistic per applicable (kind, level).
+    pub fig1: Vec<Fig1Entry>,
+    /// The Fig. 2 embeddings' quality.
+    pub embeddings: Embeddings,
+    /// What Fig. 2 embedded.
+    pub fig2: Fig2Summary,
+    /// Run metadata (absent in files of older versions).
+    #[serde(default)]
+    pub meta: Option<Meta>,
+}
+
+impl DiscontinuityResult {
+    /// The Fig. 1 entry of `kind` at `level`.
+    pub fn get(&self, kind: &str, level: u8) -> Option<&Fig1Entry> {
+        self.fig1
+            .iter()
+            .find(|e| e.perturbation == kind && e.level == level)
+    }
+}

@@ -170,6 +170,7 @@ pub fn run(args: DiscontinuityArgs) -> Result<()> {
             "points": f2.points.len(),
             "not_applicable": f2.not_applicable,
         },
+        "meta": crate::meta::for_model(Some(args.seed), args.device.device, &args.model)?,
     });
     out.say(format!(
         "{} on {} images of {data}: Fig. 1, images with a same-class image closer than their perturbed version",
