@@ -23,7 +23,10 @@ fn meta(seed: u64) -> Value {
 /// contradicted for adv-c - adv), and C's robust accuracy is noise around
 /// base's (C6 inconclusive for c - base). Fig. 1: C's discontinuity
 /// fraction is 10 points below base's on every seed (F1 holds for
-/// c - base), ADV+C's is noise around ADV's (F1 inconclusive).
+/// c - base), ADV+C's is noise around ADV's (F1 inconclusive). Margins:
+/// C's are 10x base's in every band and seed (M holds, log10 ratio 1);
+/// ADV+C's are ADV's times noise (M inconclusive); base seed 2 has an
+/// undefined median in band 1.
 fn synthetic_study(dir: &Path) {
     let mut runs = Vec::new();
     for seed in 0..3u64 {
@@ -134,6 +137,26 @@ fn synthetic_study(dir: &Path) {
                     "not_applicable": []},
                 "meta": meta(seed)}),
             );
+            let factor = match regime {
+                "c" => 10.0,
+                "adv-c" => [1.2, 0.7, 1.1][seed as usize],
+                _ => 1.0,
+            } * (1.0 + jitter);
+            let bands: Vec<Value> = (0..4usize)
+                .map(|b| {
+                    let undefined = regime == "base" && seed == 2 && b == 1;
+                    json!({"band": b, "start": 8 * b, "dim": 192,
+                    "median_margin": if undefined { Value::Null } else { json!(factor * 0.1 * (b + 1) as f64) },
+                    "median_margin_flipped": 0.1, "flipped_fraction": if undefined { 0.4 } else { 0.9 }})
+                })
+                .collect();
+            write(
+                dir,
+                &format!("{name}.margin.json"),
+                &json!({"model": "small-cnn", "images": 50, "band_size": 8, "band_step": 8,
+                "candidates": null, "overshoot": 0.02, "max_iter": 50, "accuracy": 0.9,
+                "bands": bands, "run": name, "seconds": 3.0, "images_per_second": 16.0}),
+            );
             let mut embedding_images = json!({});
             if seed == 0 {
                 std::fs::create_dir_all(dir.join(format!("{name}.discontinuity"))).unwrap();
@@ -148,6 +171,7 @@ fn synthetic_study(dir: &Path) {
                 "eval": format!("{name}.eval-auto.json"), "sweep": format!("{name}.sweep.json"),
                 "attribution": {"ig": format!("{name}.ig.json")},
                 "discontinuity": format!("{name}.discontinuity.json"),
+                "margin": format!("{name}.margin.json"),
                 "embedding_images": embedding_images}),
             );
         }
@@ -210,7 +234,15 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         sc_report::study::doc::base64(b"adv-c-s0-umap")
     )));
     assert!(!md.contains("the evidence of discontinuity (Figs. 1-2"));
-    for id in ["C2", "C8", "C9", "M"] {
+    // Margins: exactly 10x in the upper bands on every seed.
+    let m = claim_row(&md, "M", "c - base");
+    assert!(m.contains("1.000 [1.000, 1.000] (n=3) | **holds**"), "{m}");
+    assert!(claim_row(&md, "M", "adv-c - adv").contains("**inconclusive**"));
+    // Band 0 of c: 10 * 0.1 * (1 + jitter), geometric mean over seeds
+    // (1 * 1.013 * 0.992)^(1/3) = 1.002; base's band 1 has 2 of 3 seeds.
+    assert!(md.contains("| c | 1.002 ["), "{md}");
+    assert!(md.contains("(2 of 3 seeds defined)"), "{md}");
+    for id in ["C2", "C8", "C9"] {
         let row = md
             .lines()
             .find(|l| l.starts_with(&format!("| {id} |")))
@@ -229,6 +261,7 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         "drop-sliding-puzzle",
         "robust-accuracy",
         "discontinuity-contrast",
+        "margin-dct",
     ] {
         for ext in ["png", "svg"] {
             let f = dir.path().join(format!("figures/{stem}.{ext}"));
@@ -241,9 +274,9 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         assert!(md.contains(&format!("](figures/{stem}.png)")), "{stem}");
     }
     // DS and scale-free DS per photometric kind, the drop per probe, the
-    // robust bars, the Fig. 1 fraction per photometric kind.
-    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1 + 4));
-    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1 + 4);
+    // robust bars, the Fig. 1 fraction per photometric kind, the margins.
+    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1 + 4 + 1));
+    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1 + 4 + 1);
     // The HTML page carries the same tables, self-contained, no script.
     assert!(html.contains("<th>claim</th>") && html.contains("<strong>contradicted</strong>"));
     assert!(!html.contains("<script") && !html.contains("src=\"http"));

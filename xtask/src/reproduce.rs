@@ -96,7 +96,9 @@ impl Plan {
         Plan {
             name: "smoke",
             out,
-            data: "shapes:n=256,test=64".into(),
+            // 10 test images per class: Fig. 2's trustworthiness (k = 5)
+            // needs more than 10 points, 7 images and 4 perturbed versions.
+            data: "shapes:n=256,test=100".into(),
             model: "small-cnn".into(),
             epochs: 1,
             seeds: 2,
@@ -113,7 +115,7 @@ impl Plan {
             apgd_steps: 5,
             attr_limit: 8,
             ig_steps: Some(4),
-            disc_per_class: 4,
+            disc_per_class: 8,
             notes: vec![
                 "A smoke test of the pipeline: tiny subsets, one epoch; its numbers mean nothing."
                     .into(),
@@ -506,7 +508,7 @@ mod tests {
             .collect();
         assert_eq!(disc.len(), 8);
         for c in disc {
-            assert!(c.contains("--per-class 4"), "{c}");
+            assert!(c.contains("--per-class 8"), "{c}");
             assert_eq!(c.contains("--out "), c.contains("-s0"), "{c}");
         }
         assert!(first.last().unwrap().starts_with("report "));

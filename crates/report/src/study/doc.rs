@@ -129,8 +129,7 @@ impl Doc {
                 }
                 Block::PictureRow { caption, pictures } => {
                     // A one-row table puts the pictures side by side.
-                    let heads: Vec<String> =
-                        pictures.iter().map(|p| md_cell(&p.caption)).collect();
+                    let heads: Vec<String> = pictures.iter().map(|p| md_cell(&p.caption)).collect();
                     let cells: Vec<String> = pictures
                         .iter()
                         .map(|p| md_cell(&format!("![{}]({})", p.caption, p.path)))
@@ -347,7 +346,9 @@ mod tests {
             md.contains("## Claims") && md.contains("| a\\|b | c |\n|---|---|\n| 1 < 2 | `x` |")
         );
         assert!(md.contains("![fig](figures/f.png)") && md.contains("![pic](p.png)"));
-        assert!(md.contains("| base | c |\n|---|---|\n| ![base](b.png) | ![c](c.png) |\n\n*side by side*"));
+        assert!(md.contains(
+            "| base | c |\n|---|---|\n| ![base](b.png) | ![c](c.png) |\n\n*side by side*"
+        ));
         let html = doc.html();
         assert!(html.contains("<title>T &amp; U</title>") && html.contains("<h2>Claims</h2>"));
         assert!(html.contains("a <strong>bold</strong> and <code>c&lt;d&gt;</code> word"));
@@ -356,7 +357,10 @@ mod tests {
         assert!(html.contains("src=\"data:image/png;base64,Zm9v\""));
         // Side by side: both pictures inside one flex row, in order.
         let row = &html[html.find("<div class=\"row\">").unwrap()..];
-        let (b, c) = (row.find("base64,Zm8=").unwrap(), row.find("base64,Zm9vYg==").unwrap());
+        let (b, c) = (
+            row.find("base64,Zm8=").unwrap(),
+            row.find("base64,Zm9vYg==").unwrap(),
+        );
         assert!(b < c && row[..c].find("</div>").is_none());
         assert!(!html.contains("<script"));
     }

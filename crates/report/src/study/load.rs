@@ -3,7 +3,7 @@
 //! stage to studies means one more field of [`RunFiles`] and of [`Run`].
 
 use super::stages::{
-    AttributionResult, DiscontinuityResult, EvalResult, SweepResult, TrainResult,
+    AttributionResult, DiscontinuityResult, EvalResult, MarginResult, SweepResult, TrainResult,
 };
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -65,6 +65,9 @@ pub struct RunFiles {
     /// The Fig. 2 scatter PNGs per embedding method (`pca`, `tsne`, `umap`).
     #[serde(default)]
     pub embedding_images: BTreeMap<String, PathBuf>,
+    /// `sc-bench probe margin --json` (the companion paper's margins per DCT band).
+    #[serde(default)]
+    pub margin: Option<PathBuf>,
 }
 
 /// One run's results.
@@ -88,6 +91,8 @@ pub struct Run {
     pub discontinuity: Option<DiscontinuityResult>,
     /// Fig. 2 pictures per embedding method (paths relative to the study directory).
     pub embedding_images: BTreeMap<String, PathBuf>,
+    /// Margins per DCT band (the companion paper).
+    pub margin: Option<MarginResult>,
 }
 
 /// A study: its manifest and every run's results.
@@ -149,6 +154,7 @@ impl Study {
                     .map(|p| read_json(&p))
                     .transpose()?,
                 embedding_images: files.embedding_images.clone(),
+                margin: opt(&files.margin).map(|p| read_json(&p)).transpose()?,
             });
         }
         Ok(Study {

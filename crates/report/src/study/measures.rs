@@ -69,6 +69,38 @@ pub fn discontinuity_rank(run: &Run, kind: &str, level: u8) -> Option<f64> {
     Some(run.discontinuity.as_ref()?.get(kind, level)?.mean_rank)
 }
 
+/// log10 of the median margin in DCT band `band` (companion paper);
+/// `None` when the band was not probed or its median is undefined (at most
+/// half of the images flipped: the median is beyond DeepFool's reach).
+/// Margins span orders of magnitude, so they are averaged over seeds on
+/// the log scale (a geometric mean).
+pub fn log_margin(run: &Run, band: usize) -> Option<f64> {
+    let m = run
+        .margin
+        .as_ref()?
+        .bands
+        .iter()
+        .find(|b| b.band == band)?
+        .median_margin?;
+    (m > 0.0).then(|| m.log10())
+}
+
+/// The companion's measure of claim M: the mean of [`log_margin`] over the
+/// high-frequency half of the bands (index at least half the band count);
+/// `None` when any of them is undefined, so that a seed is compared on the
+/// same bands in both regimes or not at all.
+pub fn high_frequency_log_margin(run: &Run) -> Option<f64> {
+    let bands = &run.margin.as_ref()?.bands;
+    let half = bands.len() / 2;
+    let high: Option<Vec<f64>> = bands
+        .iter()
+        .filter(|b| b.band >= half)
+        .map(|b| log_margin(run, b.band))
+        .collect();
+    let high = high?;
+    (!high.is_empty()).then(|| high.iter().sum::<f64>() / high.len() as f64)
+}
+
 /// Robust accuracy: the per-image worst case over every attack run.
 pub fn robust_accuracy(run: &Run) -> Option<f64> {
     Some(run.eval.as_ref()?.robust_accuracy)
@@ -148,6 +180,42 @@ mod tests {
     }
 
     #[test]
+    fn margin_measures_average_the_upper_bands_on_the_log_scale() {
+        use super::super::stages::{BandMargin, MarginResult};
+        let band = |b, m| BandMargin {
+            band: b,
+            start: 8 * b,
+            dim: 192,
+            median_margin: m,
+            flipped_fraction: 0.9,
+        };
+        let mut run = Run {
+            margin: Some(MarginResult {
+                images: 20,
+                band_size: 8,
+                max_iter: 50,
+                accuracy: 0.9,
+                bands: vec![
+                    band(0, Some(0.5)),
+                    band(1, None),
+                    band(2, Some(10.0)),
+                    band(3, Some(1000.0)),
+                ],
+                meta: None,
+            }),
+            ..Run::default()
+        };
+        assert_eq!(log_margin(&run, 3), Some(3.0));
+        assert_eq!(log_margin(&run, 1), None);
+        // Bands 2 and 3 of 4: (1 + 3) / 2; band 1's undefined median is below the half.
+        assert_eq!(high_frequency_log_margin(&run), Some(2.0));
+        // An undefined median among the upper bands: no value for this seed.
+        run.margin.as_mut().unwrap().bands[3].median_margin = None;
+        assert_eq!(high_frequency_log_margin(&run), None);
+        assert_eq!(high_frequency_log_margin(&Run::default()), None);
+    }
+
+    #[test]
     fn discontinuity_measures_read_their_kind_and_level() {
         use super::super::stages::{
             DiscontinuityResult, EmbeddingQuality, Embeddings, Fig1Entry, Fig2Summary,
@@ -188,6 +256,9 @@ mod tests {
         // (0.2 + 0.6 + 0.1) / 3 over the measured pairs only.
         let m = photometric_mean(&run, discontinuity_fraction).unwrap();
         assert!((m - 0.3).abs() < 1e-12, "{m}");
-        assert_eq!(photometric_mean(&Run::default(), discontinuity_fraction), None);
+        assert_eq!(
+            photometric_mean(&Run::default(), discontinuity_fraction),
+            None
+        );
     }
 }

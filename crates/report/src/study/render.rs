@@ -23,7 +23,9 @@ pub struct Rendered {
 /// The report of `study` as a document; figures are drawn into
 /// `figures` (their files are listed in `written`).
 pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
-    use super::figures::{discontinuity_figure, drop_figure, ds_figure, robust_figure};
+    use super::figures::{
+        discontinuity_figure, drop_figure, ds_figure, margin_figure, robust_figure,
+    };
     let mut blocks = sections::intro(study);
     blocks.extend(sections::claims_section(study));
     blocks.extend(sections::departures_section(study));
@@ -54,6 +56,9 @@ pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
     }));
     blocks.extend(sections::probes_section(study, &mut |kind| {
         keep(drop_figure(study, kind, written))
+    }));
+    blocks.extend(sections::margin_section(study, &mut || {
+        keep(margin_figure(study, written))
     }));
     blocks.extend(sections::attribution_section(
         study,

@@ -287,3 +287,40 @@ impl DiscontinuityResult {
             .find(|e| e.perturbation == kind && e.level == level)
     }
 }
+
+/// One DCT band of `sc-bench probe margin --json` (`bands[i]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BandMargin {
+    /// The band's position, 0 = lowest frequencies.
+    pub band: usize,
+    /// Its first frequency on each axis.
+    pub start: usize,
+    /// The dimension of its subspace.
+    pub dim: usize,
+    /// The median over all images of the margin, an image whose decision
+    /// did not flip counting as infinite; `None` when at most half flipped
+    /// (the median is then beyond what DeepFool reached).
+    pub median_margin: Option<f64>,
+    /// The share of images whose decision flipped.
+    pub flipped_fraction: f64,
+}
+
+/// `sc-bench probe margin --json` on one run (the companion paper,
+/// Ortiz-Jimenez et al. 2020: the L2 distance to the decision boundary
+/// within blocks of the 2-D DCT basis, by subspace-constrained DeepFool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarginResult {
+    /// Images probed.
+    pub images: usize,
+    /// Side of each band's square block of DCT frequencies.
+    pub band_size: usize,
+    /// DeepFool's steps before an image counts as not flipped.
+    pub max_iter: usize,
+    /// Accuracy on the probed images.
+    pub accuracy: f64,
+    /// Per band, low to high frequencies.
+    pub bands: Vec<BandMargin>,
+    /// Run metadata (absent in files of older versions).
+    #[serde(default)]
+    pub meta: Option<Meta>,
+}
