@@ -37,6 +37,8 @@ mod imageset;
 mod spec;
 
 pub mod cifar;
+pub mod colorful;
+pub mod convert;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod folder;
@@ -47,5 +49,5 @@ pub mod shapes;
 pub mod svhn;
 
 pub use error::{Error, Result};
-pub use imageset::{Batch, Batches, Dataset, ImageSet, Order};
+pub use imageset::{Batch, Batches, Dataset, Groups, ImageSet, Order};
 pub use spec::DataSpec;
