@@ -9,11 +9,13 @@ mod args;
 mod attribute;
 mod data;
 mod eval;
+mod fairness;
 mod model;
 mod perturb;
 mod speed;
 mod sweep;
 mod train;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +53,12 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
     Attribute(attribute::AttributeArgs),
+    /// Accuracy per background colour, gap and counterfactual flip rate on a
+    /// Colorful set (a trained run, or --regime to train one first).
+    Fairness(fairness::FairnessArgs),
+    /// Fine-tune a trained run on another data set, optionally beside the
+    /// same network trained from scratch.
+    Transfer(transfer::TransferArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -108,6 +116,8 @@ fn main() {
         Command::Sweep(args) => sweep::run(args),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
+        Command::Fairness(args) => fairness::run(args),
+        Command::Transfer(args) => transfer::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));
