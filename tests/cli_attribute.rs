@@ -126,6 +126,30 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     let coarse = t["coarse"].dims();
     assert_eq!(coarse[0], 4);
     assert!(coarse[1] < 16 && coarse[2] < 16, "{coarse:?}");
+    // --layer names the layer GradCAM reads; an unknown one lists those offered.
+    let cam_args = |layer: &'static str| {
+        vec![
+            "attribute",
+            "--run",
+            r,
+            "--data",
+            data,
+            "--method",
+            "gradcam",
+            "--limit",
+            "4",
+            "--layer",
+            layer,
+            "--json",
+        ]
+    };
+    let named = json_of(&sc_bench(&cam_args("block4")));
+    assert_eq!(named["metrics"], cam["metrics"]);
+    let err = error_of(&cam_args("layer9"));
+    assert!(
+        err.contains("--layer layer9") && err.contains("block4"),
+        "{err}"
+    );
 
     for method in ["saliency", "smoothgrad"] {
         let s = json_of(&sc_bench(&[
@@ -331,6 +355,10 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
             &["--top-k", "lime"],
         ),
         (&["--method", "magic"], &["--method", "saliency", "gradcam"]),
+        (
+            &["--method", "ig", "--layer", "block4"],
+            &["--layer", "gradcam only"],
+        ),
     ];
     for (extra, needles) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();

@@ -56,6 +56,10 @@ pub struct AttributeArgs {
     /// What LIME's hidden superpixels show (default mean; lime only).
     #[arg(long, value_enum)]
     lime_fill: Option<LimeFillArg>,
+    /// GradCAM's feature layer; the one each model offers is its last
+    /// spatial feature map (gradcam only; an unknown name lists it).
+    #[arg(long)]
+    layer: Option<String>,
     /// Steps of the deletion and insertion curves.
     #[arg(long, default_value_t = 16)]
     curve_steps: usize,
@@ -216,6 +220,12 @@ fn check_flags(args: &AttributeArgs) -> Result<()> {
         ),
         ("--top-k", args.top_k.is_some(), lime, "--method lime only"),
         (
+            "--layer",
+            args.layer.is_some(),
+            m == Method::Gradcam,
+            "--method gradcam only",
+        ),
+        (
             "--lime-fill",
             args.lime_fill.is_some(),
             lime,
@@ -318,6 +328,15 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
         let model = model_args.load_for(&device, &set, &data)?;
+        if let Some(layer) = &args.layer {
+            let offered = sc_core::SpatialFeatures::feature_layer(&model);
+            if layer != offered {
+                bail!(
+                    "--layer {layer}: {label} ({}) offers GradCAM at these layers: {offered}",
+                    sc_core::Classifier::name(&model)
+                );
+            }
+        }
         let mut batch = 0u64;
         let mut attribute = |x: &candle_core::Tensor,
                              t: &candle_core::Tensor|
