@@ -5,9 +5,11 @@
 //! The source keeps its first-layer normalisation (its weights were learnt
 //! for it); the target images are converted to the source's input (gray to
 //! RGB, resized to its side: `convert:SPEC,channels=3,resize=S`, stored as
-//! the run's `data`). The final layer is always new, drawn from the seed,
+//! the run's `data`). The final layer is always new, drawn from the seed as
+//! `init` draws one (`Seed(seed).derive("init-head")`, `Model::with_new_head`),
 //! since the target's classes are not the source's even when they are as
-//! many. The baseline trains all layers from the seed with the target's own
+//! many; the source with that head is written to `RUN/init.safetensors`
+//! and is the run's `init`. The baseline trains all layers from the seed with the target's own
 //! normalisation (the from-scratch recipe) and the same epochs, batches and
 //! schedule.
 
@@ -181,7 +183,7 @@ pub fn run(args: TransferArgs) -> Result<()> {
     std::fs::create_dir_all(&args.run)
         .with_context(|| format!("creating {}", args.run.display()))?;
     source
-        .with_new_head(classes, Seed(scratch.seed).derive("transfer-head"))?
+        .with_new_head(classes, Seed(scratch.seed).derive("init-head"))?
         .save(&head_file)?;
     let transfer = TrainConfig {
         init: Some(head_file.display().to_string()),
