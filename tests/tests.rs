@@ -1,5 +1,6 @@
 //! Integration tests: `sc-bench` run as a user runs it.
 
+mod api_ig_resnet;
 mod cli_attribute;
 mod cli_data;
 mod cli_errors;

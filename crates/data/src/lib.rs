@@ -40,6 +40,7 @@
 
 mod error;
 mod imageset;
+mod selection;
 mod spec;
 
 pub mod cifar;
@@ -56,4 +57,5 @@ pub mod svhn;
 
 pub use error::{Error, Result};
 pub use imageset::{Batch, Batches, Dataset, Groups, ImageSet, Order};
+pub use selection::Selection;
 pub use spec::DataSpec;

@@ -64,8 +64,8 @@ pub struct AttributeArgs {
     /// What LIME's hidden superpixels show (default mean; lime only).
     #[arg(long, value_enum)]
     lime_fill: Option<LimeFillArg>,
-    /// GradCAM's feature layer; the one each model offers is its last
-    /// spatial feature map (gradcam only; an unknown name lists it).
+    /// The layer GradCAM reads (default: the last stage, block4 or layer4;
+    /// gradcam only). An unknown name lists the model's layers.
     #[arg(long)]
     layer: Option<String>,
     /// Steps of the deletion and insertion curves.
@@ -122,7 +122,7 @@ pub enum Method {
     Ig,
     /// Saliency (or IG) averaged over noisy copies (Smilkov et al. 2017).
     Smoothgrad,
-    /// GradCAM on the last spatial feature map (Selvaraju et al. 2017).
+    /// GradCAM on a spatial feature map, the last by default (Selvaraju et al. 2017).
     Gradcam,
     /// LIME over SLIC superpixels (Ribeiro et al. 2016).
     Lime,
@@ -341,15 +341,11 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     }
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
-        let model = model_args.load_for(&device, &set, &data)?;
+        let mut model = model_args.load_for(&device, &set, &data)?;
         if let Some(layer) = &args.layer {
-            let offered = sc_core::SpatialFeatures::feature_layer(&model);
-            if layer != offered {
-                bail!(
-                    "--layer {layer}: {label} ({}) offers GradCAM at these layers: {offered}",
-                    sc_core::Classifier::name(&model)
-                );
-            }
+            model
+                .set_feature_layer(layer)
+                .with_context(|| format!("--layer for {label}"))?;
         }
         let mut batch = 0u64;
         let mut attribute = |x: &candle_core::Tensor,
