@@ -94,6 +94,21 @@ fn fairness_trains_then_measures_and_a_trained_run_gives_the_same_numbers() {
         "fairness", "--data", COLORFUL, "--run", run, "--json",
     ]));
     assert_eq!(again, first);
+    // --per-class 2: 20 of the 40 test images, so every share is k/20.
+    let half = json_of(&sc_bench(&[
+        "fairness",
+        "--data",
+        COLORFUL,
+        "--run",
+        run,
+        "--per-class",
+        "2",
+        "--json",
+    ]));
+    for key in ["accuracy", "flip_rate", "counterfactual_accuracy"] {
+        let v = half[key].as_f64().unwrap() * 20.0;
+        assert!((v - v.round()).abs() < 1e-9, "{key}: {half}");
+    }
     // Training flags without --regime would be silently ignored: refused.
     let out = sc_bench(&[
         "fairness", "--data", COLORFUL, "--run", run, "--epochs", "3",

@@ -1,7 +1,7 @@
 //! `sc-bench fairness`: how much a model relies on the background colour of
 //! a Colorful set (paper Sec. 4.7, Table 4).
 
-use crate::args::{DataArgs, DeviceArgs};
+use crate::args::{DataArgs, DeviceArgs, SelectionArgs};
 use crate::model::ModelArgs;
 use crate::train::{quoted, Bars, TrainFlags};
 use crate::Out;
@@ -19,6 +19,9 @@ pub struct FairnessArgs {
     /// colorful:SPEC, with ,p=P,a=COLOUR,b=COLOUR; its test split is measured.
     #[command(flatten)]
     data: DataArgs,
+    /// Which test images are measured (default all).
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// A trained run; with --regime, the new run directory trained first
     /// on --data's training split.
     #[arg(long)]
@@ -54,7 +57,7 @@ pub fn run(args: FairnessArgs) -> Result<()> {
             "training flags (--model, --epochs, --set, ...) need --regime; without it --run must be a trained run"
         );
     }
-    let set = args.data.test_split(None)?;
+    let (set, _) = args.data.test_selection(&args.selection)?;
     let model = ModelArgs {
         model: None,
         weights: None,
