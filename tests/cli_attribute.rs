@@ -274,6 +274,27 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     ]));
     assert_eq!(both["model"], "r");
     assert_eq!(both["compare"][0]["model"], "r2");
+    // `--run A --run B` is the same command as `--run A --compare B`.
+    let repeated = json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        r,
+        "--run",
+        run2.to_str().unwrap(),
+        "--data",
+        data,
+        "--method",
+        "saliency",
+        "--limit",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(repeated["per_image"], both["per_image"]);
+    assert_eq!(
+        repeated["compare"][0]["per_image"],
+        both["compare"][0]["per_image"]
+    );
+    assert_eq!(repeated["compare"][0]["model"], "r2");
     assert_eq!(both["compare"][0]["per_image"], alone["per_image"]);
     assert_ne!(both["per_image"], alone["per_image"]);
     let table = std::fs::read_to_string(dir.path().join("both.md")).unwrap();

@@ -651,3 +651,105 @@ fn colour_kinds_on_gray_images_are_not_applicable() {
     ]));
     assert_eq!(v["mean_abs_change"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn bad_colorful_specs_and_transfer_sources_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let no_run = "/nonexistent/run";
+    for (args, needles) in [
+        (
+            vec![
+                "fairness",
+                "--data",
+                "colorful-mnist:/m,p=1.5",
+                "--run",
+                run,
+            ],
+            vec!["p = 1.5", "expected a share in [0, 1]"],
+        ),
+        (
+            vec!["fairness", "--data", "colorful-shapes:p=-0.2", "--run", run],
+            vec!["p = -0.2", "[0, 1]"],
+        ),
+        (
+            vec![
+                "fairness",
+                "--data",
+                "colorful-shapes:a=reddish",
+                "--run",
+                run,
+            ],
+            vec!["\"reddish\" is not a colour", "#rrggbb"],
+        ),
+        (
+            vec!["train", "--data", "colorful:cifar10:/c", "--run", run],
+            vec!["cifar10:/c", "no background notion"],
+        ),
+        (
+            vec!["fairness", "--data", "colorful:svhn:/s", "--run", run],
+            vec!["svhn:/s", "no background notion"],
+        ),
+        (
+            vec!["fairness", "--data", "shapes:10", "--run", run],
+            vec!["not a Colorful set"],
+        ),
+        (
+            vec!["fairness", "--data", "colorful-shapes:10", "--run", no_run],
+            vec![no_run, "no complete checkpoint"],
+        ),
+        (
+            vec![
+                "fairness",
+                "--data",
+                "colorful-shapes:10",
+                "--run",
+                run,
+                "--epochs",
+                "2",
+            ],
+            vec!["need --regime"],
+        ),
+        (
+            vec![
+                "transfer",
+                "--from",
+                no_run,
+                "--data",
+                "shapes:10",
+                "--run",
+                run,
+            ],
+            vec!["--from", no_run, "no complete checkpoint"],
+        ),
+        (
+            vec![
+                "transfer",
+                "--from",
+                no_run,
+                "--data",
+                "shapes:10",
+                "--run",
+                run,
+                "--model",
+                "vgg",
+            ],
+            vec!["--model", "vgg"],
+        ),
+        (
+            vec![
+                "transfer",
+                "--from",
+                no_run,
+                "--data",
+                "colorful-shapes:a=x",
+                "--run",
+                run,
+            ],
+            vec!["\"x\" is not a colour"],
+        ),
+    ] {
+        fails(&args, &needles);
+    }
+}

@@ -5,6 +5,7 @@ mod cli_attribute;
 mod cli_data;
 mod cli_errors;
 mod cli_eval;
+mod cli_fairness;
 mod cli_perturb;
 mod cli_probe_discontinuity;
 mod cli_report;

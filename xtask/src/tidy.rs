@@ -40,10 +40,7 @@ pub const ALLOWED_DEPS: &[(&str, &[&str])] = &[
         &["sc-core", "sc-data", "sc-perturb", "sc-loss", "sc-attack"],
     ),
     ("sc-interpret", &["sc-core", "sc-data", "sc-perturb"]),
-    (
-        "sc-fairness",
-        &["sc-core", "sc-data", "sc-perturb", "sc-loss"],
-    ),
+    ("sc-fairness", &["sc-core", "sc-data"]),
 ];
 
 /// Macros and calls a library may not use outside its tests.

@@ -16,6 +16,35 @@ pub struct ImageSet {
     labels: Vec<u32>,
     classes: Arc<[String]>,
     masks: Option<Vec<u8>>,
+    groups: Option<Groups>,
+}
+
+/// The group of every image of a set, e.g. its background colour in a
+/// Colorful set (paper Sec. 4.7): the attribute fairness metrics split
+/// accuracy by. Group names are indexed by group number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Groups {
+    names: Arc<[String]>,
+    of_image: Vec<u32>,
+}
+
+impl Groups {
+    /// Group names, indexed by group number.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The group number of every image, in set order.
+    pub fn of_image(&self) -> &[u32] {
+        &self.of_image
+    }
+
+    fn select(&self, indices: &[usize]) -> Groups {
+        Groups {
+            names: self.names.clone(),
+            of_image: indices.iter().map(|&i| self.of_image[i]).collect(),
+        }
+    }
 }
 
 /// The splits of a data set. Either may be absent (a directory holding only
@@ -122,7 +151,43 @@ impl ImageSet {
             labels,
             classes,
             masks: None,
+            groups: None,
         })
+    }
+
+    /// Attaches the group of every image: `of_image[i]` indexes `names`.
+    pub fn with_groups(
+        mut self,
+        names: impl Into<Arc<[String]>>,
+        of_image: Vec<u32>,
+    ) -> Result<Self> {
+        let names = names.into();
+        if of_image.len() != self.len() {
+            return Err(Error::arg(
+                "groups",
+                format!("{} entries for {} images", of_image.len(), self.len()),
+            ));
+        }
+        if let Some((i, &g)) = of_image
+            .iter()
+            .enumerate()
+            .find(|(_, &g)| g as usize >= names.len())
+        {
+            return Err(Error::arg(
+                "groups",
+                format!(
+                    "group {g} of image {i} is not below the group count {}",
+                    names.len()
+                ),
+            ));
+        }
+        self.groups = Some(Groups { names, of_image });
+        Ok(self)
+    }
+
+    /// The group of every image, when the set has groups (Colorful sets).
+    pub fn groups(&self) -> Option<&Groups> {
+        self.groups.as_ref()
     }
 
     /// Attaches per-image object masks, `N * H * W` bytes, 0 (background) or 1.
@@ -231,6 +296,7 @@ impl ImageSet {
             labels,
             classes: self.classes.clone(),
             masks,
+            groups: self.groups.as_ref().map(|g| g.select(indices)),
         })
     }
 
@@ -245,6 +311,10 @@ impl ImageSet {
             labels: self.labels[..n].to_vec(),
             classes: self.classes.clone(),
             masks: self.masks.as_ref().map(|m| m[..n * hw].to_vec()),
+            groups: self.groups.as_ref().map(|g| Groups {
+                names: g.names.clone(),
+                of_image: g.of_image[..n].to_vec(),
+            }),
         }
     }
 

@@ -11,7 +11,13 @@
 //! - [`shapes`]: the embedded procedural data set: the label is the shape,
 //!   colour, brightness, position, size, rotation and background texture are
 //!   nuisance factors, and every image carries its object mask.
-//! - [`DataSpec`]: the `--data` strings of the CLI (`shapes:5000`, `mnist:DIR`, ...).
+//! - [`colorful`]: Colorful sets, a background colour correlated with the
+//!   split (paper Sec. 4.7), with each image's colour as its group
+//!   ([`ImageSet::groups`]) and the background-swapped counterfactual.
+//! - [`convert`]: gray to RGB and resizing, to feed a set to a model made
+//!   for other images (transfer, Sec. 4.6).
+//! - [`DataSpec`]: the `--data` strings of the CLI (`shapes:5000`, `mnist:DIR`,
+//!   `colorful-mnist:DIR,p=0.9`, `convert:mnist:DIR,channels=3,resize=32`, ...).
 //! - `fetch` (feature `fetch`): download of the standard sets from their
 //!   official sources, checksum-verified, resumable and atomic.
 //!
@@ -38,6 +44,8 @@ mod selection;
 mod spec;
 
 pub mod cifar;
+pub mod colorful;
+pub mod convert;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod folder;
@@ -48,6 +56,6 @@ pub mod shapes;
 pub mod svhn;
 
 pub use error::{Error, Result};
-pub use imageset::{Batch, Batches, Dataset, ImageSet, Order};
+pub use imageset::{Batch, Batches, Dataset, Groups, ImageSet, Order};
 pub use selection::Selection;
 pub use spec::DataSpec;

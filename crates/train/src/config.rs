@@ -135,6 +135,13 @@ pub struct TrainConfig {
     /// class count replaces the final layer with one drawn from the seed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// Train only the final layer (`fc`), keeping every other weight as
+    /// initialised: the linear-probe variant of transfer (Sec. 4.6
+    /// fine-tunes all layers, the default). BatchNorm running statistics
+    /// still follow the new data, as in PyTorch when parameters are frozen
+    /// with `requires_grad = False` and the model is in train mode.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_backbone: bool,
     /// Epochs of the run (the only key a resumed run may change).
     pub epochs: u64,
     /// Images per optimisation step (at least 2; a final batch of one image
@@ -196,6 +203,7 @@ impl Default for TrainConfig {
             crop_padding: 0,
             hflip: false,
             init: None,
+            freeze_backbone: false,
             epochs: 10,
             batch_size: 64,
             lr: 3e-3,

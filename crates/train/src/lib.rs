@@ -22,7 +22,8 @@
 //! the stored one is an error, except `epochs`, which may change where the
 //! steps already taken keep their learning rates (`constant` and `step`
 //! schedules; `cosine` and `one-cycle` spread the rate over all epochs, so
-//! they refuse). `init` starts from trained weights (fine-tuning, transfer);
+//! they refuse). `init` starts from trained weights (fine-tuning, transfer;
+//! `freeze_backbone` then trains only the final layer);
 //! `crop_padding` and `hflip` add the CIFAR augmentation. A final batch of a
 //! single image is dropped (a train-mode BatchNorm needs two images).
 //!

@@ -65,6 +65,17 @@ impl Batching {
     }
 }
 
+/// The variables the optimiser updates: every trainable one, or with
+/// `freeze_backbone` only the final layer's (`fc.*`, the layer
+/// [`Model::with_new_head`] replaces).
+fn trained_vars(model: &Model, config: &TrainConfig) -> Vec<(String, candle_core::Var)> {
+    model
+        .trainable_vars()
+        .into_iter()
+        .filter(|(name, _)| !config.freeze_backbone || name.starts_with("fc."))
+        .collect()
+}
+
 /// Trains as `config` says, in `run_dir`; with `resume`, continues from the
 /// run's last complete checkpoint. A resumed run must ask for the stored
 /// configuration, except `epochs` (see [`TrainConfig::resolve_resumed`] and
@@ -126,7 +137,7 @@ pub fn train(
         weight_decay: config.weight_decay,
         ..Hyper::default()
     };
-    let mut optimizer = Optimizer::new(config.optimizer, model.trainable_vars(), hyper);
+    let mut optimizer = Optimizer::new(config.optimizer, trained_vars(&model, config), hyper);
     if let Some(state) = &optimizer_state {
         optimizer.load_state(state, progress.optimizer_steps)?;
     }
@@ -436,5 +447,44 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("at least 2"));
+    }
+
+    #[test]
+    fn a_frozen_backbone_keeps_every_weight_but_the_final_layers() {
+        let dev = Device::Cpu;
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig {
+            data: "shapes:n=16,test=4,size=16,seed=2".into(),
+            epochs: 1,
+            batch_size: 8,
+            freeze_backbone: true,
+            ..TrainConfig::default()
+        };
+        let (train_set, _) = load_data(&config).unwrap();
+        let (start, _) = initial_model(&config, &train_set, &dev).unwrap();
+        let report = train(&config, dir.path(), false, &dev, &mut crate::NoObserver).unwrap();
+        let run = RunDir::new(dir.path());
+        let stem = run.latest().unwrap().unwrap();
+        let (end, _) = sc_models::load_checkpoint(run.checkpoints(), &stem, &dev).unwrap();
+        assert_eq!(report.global_steps, 2);
+        let values = |m: &Model| -> Vec<(String, Vec<f32>)> {
+            m.trainable_vars()
+                .into_iter()
+                .map(|(k, v)| (k, v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()))
+                .collect()
+        };
+        let (before, after) = (values(&start), values(&end));
+        assert_eq!(before.len(), after.len());
+        let mut head = 0;
+        for ((name, b), (name2, a)) in before.iter().zip(&after) {
+            assert_eq!(name, name2);
+            if name.starts_with("fc.") {
+                head += 1;
+                assert_ne!(a, b, "{name} did not train");
+            } else {
+                assert_eq!(a, b, "{name} changed with a frozen backbone");
+            }
+        }
+        assert_eq!(head, 2, "fc.weight and fc.bias");
     }
 }

@@ -13,7 +13,9 @@ use std::str::FromStr;
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
     /// shapes, shapes:N, shapes:n=N,test=M,size=S,seed=K, mnist:DIR, fashion-mnist:DIR,
-    /// cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, svhn:DIR, folder:DIR.
+    /// cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, svhn:DIR, folder:DIR;
+    /// colorful:SPEC[,p=P,a=COLOUR,b=COLOUR] (colorful-mnist:DIR, colorful-shapes);
+    /// convert:SPEC[,channels=3,resize=S].
     #[arg(long)]
     pub data: DataSpec,
     /// Resize + centre-crop folder images (or draw shapes) at this size.

@@ -87,7 +87,25 @@ fn split_json(set: Option<&ImageSet>) -> Value {
             "count": s.len(),
             "shape": s.image_shape(),
             "label_counts": s.label_counts(),
+            "group_counts": group_counts(s),
         }),
+        None => Value::Null,
+    }
+}
+
+/// Images per group (background colour of a Colorful set), or null.
+fn group_counts(set: &ImageSet) -> Value {
+    match set.groups() {
+        Some(g) => g
+            .names()
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let n = g.of_image().iter().filter(|&&x| x as usize == k).count();
+                (name.clone(), json!(n))
+            })
+            .collect::<serde_json::Map<String, Value>>()
+            .into(),
         None => Value::Null,
     }
 }
@@ -104,6 +122,11 @@ fn info(args: &DataArgs, out: &Out) -> Result<()> {
             Some(s) => {
                 let [c, h, w] = s.image_shape();
                 out.say(format!("{name}: {} images of {c}x{h}x{w}", s.len()));
+                if let Value::Object(groups) = group_counts(s) {
+                    for (group, count) in groups {
+                        out.say(format!("  background {group}: {count}"));
+                    }
+                }
                 for (class, count) in s.classes().iter().zip(s.label_counts()) {
                     out.say(format!("  {class:>20}: {count}"));
                 }

@@ -9,6 +9,7 @@ mod args;
 mod attribute;
 mod data;
 mod eval;
+mod fairness;
 mod meta;
 mod model;
 mod perturb;
@@ -17,6 +18,7 @@ mod report;
 mod speed;
 mod sweep;
 mod train;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -62,6 +64,12 @@ enum Command {
     /// Render a study directory (study.json and its stage files) into
     /// REPORT.md, a self-contained report.html and figures.
     Report(report::ReportArgs),
+    /// Accuracy per background colour, gap and counterfactual flip rate on a
+    /// Colorful set (a trained run, or --regime to train one first).
+    Fairness(fairness::FairnessArgs),
+    /// Fine-tune a trained run on another data set, optionally beside the
+    /// same network trained from scratch.
+    Transfer(transfer::TransferArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -121,6 +129,8 @@ fn main() {
         Command::Attribute(args) => attribute::run(args),
         Command::Probe { command } => probe::run(command),
         Command::Report(args) => report::run(args),
+        Command::Fairness(args) => fairness::run(args),
+        Command::Transfer(args) => transfer::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));

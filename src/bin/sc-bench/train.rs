@@ -14,26 +14,8 @@ pub struct TrainArgs {
     /// `--data`); default shapes.
     #[arg(long, value_parser = data_spec)]
     data: Option<String>,
-    /// small-cnn, resnet18 or resnet50.
-    #[arg(long)]
-    model: Option<Arch>,
-    /// base, c, adv or adv-c.
-    #[arg(long)]
-    regime: Option<Regime>,
-    /// Weight of the continuity term.
-    #[arg(long, allow_negative_numbers = true)]
-    alpha: Option<f64>,
-    #[arg(long)]
-    epochs: Option<u64>,
-    #[arg(long)]
-    batch_size: Option<usize>,
-    #[arg(long, allow_negative_numbers = true)]
-    lr: Option<f64>,
-    /// adam or sgd.
-    #[arg(long)]
-    optimizer: Option<String>,
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    flags: TrainFlags,
     /// Start from trained weights: a run directory (its last checkpoint) or a
     /// .safetensors file; another class count gets a new final layer.
     #[arg(long, value_name = "RUN_OR_WEIGHTS")]
@@ -48,9 +30,6 @@ pub struct TrainArgs {
     /// A TOML file of options; command-line flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
     #[command(flatten)]
     device: crate::args::DeviceArgs,
     /// {test_accuracy, epochs, seconds, run, ...} on stdout.
@@ -58,25 +37,63 @@ pub struct TrainArgs {
     json: bool,
 }
 
+/// The training options shared by `train`, `fairness --regime` and
+/// `transfer`: each becomes a key of the run's configuration.
+#[derive(Args, Clone, Debug, Default)]
+pub struct TrainFlags {
+    /// small-cnn, resnet18 or resnet50.
+    #[arg(long)]
+    pub model: Option<Arch>,
+    /// base, c, adv or adv-c.
+    #[arg(long)]
+    pub regime: Option<Regime>,
+    /// Weight of the continuity term.
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha: Option<f64>,
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// adam or sgd.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
 /// `--data` checked as every command checks it, but kept as written: it is
 /// stored in the run's config.toml and compared on `--resume`.
-fn data_spec(value: &str) -> Result<String, String> {
+pub fn data_spec(value: &str) -> Result<String, String> {
     value
         .parse::<sc_data::DataSpec>()
         .map(|_| value.to_string())
         .map_err(|e| e.to_string())
 }
 
-impl TrainArgs {
-    fn overrides(&self) -> Result<Vec<(String, String)>> {
-        let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+/// `s` as a TOML string.
+pub fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl TrainFlags {
+    /// Whether any flag was given.
+    pub fn any_given(&self) -> bool {
+        self.overrides().map(|o| !o.is_empty()).unwrap_or(true)
+    }
+
+    /// The flags as configuration overrides, `--set` last.
+    pub fn overrides(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         let mut push = |k: &str, v: Option<String>| {
             if let Some(v) = v {
                 out.push((k.to_string(), v));
             }
         };
-        push("data", self.data.as_deref().map(quoted));
         push("model", self.model.map(|a| quoted(a.name())));
         push("regime", self.regime.map(|r| quoted(r.name())));
         push("alpha", self.alpha.map(|v| format!("{v:?}")));
@@ -85,7 +102,6 @@ impl TrainArgs {
         push("lr", self.lr.map(|v| format!("{v:?}")));
         push("optimizer", self.optimizer.as_deref().map(quoted));
         push("seed", self.seed.map(|v| v.to_string()));
-        push("init", self.init.as_deref().map(quoted));
         for kv in &self.set {
             let (k, v) = kv
                 .split_once('=')
@@ -96,8 +112,24 @@ impl TrainArgs {
     }
 }
 
-/// A progress bar per epoch: images/s, loss terms, running accuracy.
-struct Bars {
+impl TrainArgs {
+    fn overrides(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        if let Some(d) = &self.data {
+            out.push(("data".to_string(), quoted(d)));
+        }
+        if let Some(i) = &self.init {
+            out.push(("init".to_string(), quoted(i)));
+        }
+        out.extend(self.flags.overrides()?);
+        Ok(out)
+    }
+}
+
+/// A progress bar per epoch: images/s, loss terms, running accuracy
+/// (`Bars::default()`: on stderr).
+#[derive(Default)]
+pub struct Bars {
     bar: Option<ProgressBar>,
     quiet: bool,
 }
@@ -193,10 +225,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &args.run,
         args.resume,
         &device,
-        &mut Bars {
-            bar: None,
-            quiet: false,
-        },
+        &mut Bars::default(),
     )?;
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",

@@ -20,8 +20,16 @@ mod report;
 /// faithfulness (deletion and insertion AUC, Petsiuk et al. 2018).
 #[derive(Args)]
 pub struct AttributeArgs {
-    #[command(flatten)]
-    model: ModelArgs,
+    /// small-cnn, resnet18 or resnet50 (required with --weights; checked against --run).
+    #[arg(long)]
+    model: Option<sc_models::Arch>,
+    /// A safetensors file with torchvision parameter names.
+    #[arg(long, conflicts_with = "run")]
+    weights: Option<PathBuf>,
+    /// A training run directory (its newest complete checkpoint); given
+    /// more than once, the later runs are compared as with --compare.
+    #[arg(long)]
+    run: Vec<PathBuf>,
     // The data set whose test split (or only split) is explained.
     #[command(flatten)]
     data: DataArgs,
@@ -316,8 +324,14 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         Method::Gradcam => GradCam.name(),
         Method::Lime => lime.name(),
     };
-    let mut models = vec![(model_label(&args.model), args.model.clone())];
-    for run in &args.compare {
+    // `--run A --run B` is `--run A --compare B`: one code path.
+    let first = ModelArgs {
+        model: args.model,
+        weights: args.weights.clone(),
+        run: args.run.first().cloned(),
+    };
+    let mut models = vec![(model_label(&first), first)];
+    for run in args.run.iter().skip(1).chain(&args.compare) {
         let m = ModelArgs {
             model: None,
             weights: None,
@@ -381,7 +395,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     let mut json = serde_json::to_value(&explained.summary)?;
     json["model"] = serde_json::json!(results[0].0);
     json["seconds"] = serde_json::json!(seconds);
-    json["meta"] = crate::meta::for_model(args.seed, args.device.device, &args.model)?;
+    json["meta"] = crate::meta::for_model(args.seed, args.device.device, &models[0].1)?;
     if results.len() > 1 {
         let mut others = Vec::new();
         for (label, e, secs) in &results[1..] {
