@@ -26,7 +26,11 @@ fn meta(seed: u64) -> Value {
 /// c - base), ADV+C's is noise around ADV's (F1 inconclusive). Margins:
 /// C's are 10x base's in every band and seed (M holds, log10 ratio 1);
 /// ADV+C's are ADV's times noise (M inconclusive); base seed 2 has an
-/// undefined median in band 1.
+/// undefined median in band 1. Transfer: C fine-tunes 1 point *worse*
+/// than base on every seed (C8 contradicted), ADV+C is noise around ADV
+/// (inconclusive). Fairness (base and C only): C is 2 points more accurate
+/// on every seed (C9 holds), its flip rate noise around base's (C9'
+/// inconclusive).
 fn synthetic_study(dir: &Path) {
     let mut runs = Vec::new();
     for seed in 0..3u64 {
@@ -122,8 +126,10 @@ fn synthetic_study(dir: &Path) {
             let fig1: Vec<Value> = ["brightness", "contrast", "saturation", "hue"]
                 .iter()
                 .flat_map(|k| (1..=4u8).map(move |l| (k, l)))
-                .map(|(k, l)| json!({"perturbation": k, "level": l,
-                    "fraction": fraction + 0.01 * f64::from(l), "mean_rank": 10.0 * fraction}))
+                .map(|(k, l)| {
+                    json!({"perturbation": k, "level": l,
+                    "fraction": fraction + 0.01 * f64::from(l), "mean_rank": 10.0 * fraction})
+                })
                 .collect();
             write(
                 dir,
@@ -157,6 +163,33 @@ fn synthetic_study(dir: &Path) {
                 "candidates": null, "overshoot": 0.02, "max_iter": 50, "accuracy": 0.9,
                 "bands": bands, "run": name, "seconds": 3.0, "images_per_second": 16.0}),
             );
+            let transfer = match regime {
+                "base" => 0.80,
+                "c" => 0.79,
+                "adv" => 0.70,
+                _ => 0.70 + [0.01, -0.02, 0.005][seed as usize],
+            } + jitter;
+            write(
+                dir,
+                &format!("{name}.transfer.json"),
+                &json!({"test_accuracy": transfer, "epochs": [{"epoch": 1, "test_accuracy": transfer}],
+                "source": {"run": name, "checkpoint": "step-0000000930", "model": "small-cnn", "classes": 10},
+                "data": "colorful-shapes:n=1000,test=500,p=0.5", "freeze_backbone": false,
+                "run": format!("{name}.transfer"), "baseline_from_scratch": null}),
+            );
+            let fairness = match regime {
+                "base" => Some((0.90 + jitter, 0.20 + jitter)),
+                "c" => Some((0.92 + jitter, 0.20 + [0.02, -0.03, 0.015][seed as usize])),
+                _ => None,
+            };
+            if let Some((accuracy, flips)) = fairness {
+                write(
+                    dir,
+                    &format!("{name}.fairness.json"),
+                    &json!({"accuracy": accuracy, "group_accuracy": {"red": accuracy + 0.05, "blue": accuracy - 0.01},
+                    "gap": 0.06, "flip_rate": flips, "counterfactual_accuracy": accuracy - 0.1, "p": 0.95}),
+                );
+            }
             let mut embedding_images = json!({});
             if seed == 0 {
                 std::fs::create_dir_all(dir.join(format!("{name}.discontinuity"))).unwrap();
@@ -166,21 +199,44 @@ fn synthetic_study(dir: &Path) {
                     embedding_images[m] = json!(p);
                 }
             }
-            runs.push(
-                json!({"regime": regime, "seed": seed, "train": format!("{name}.train.json"),
+            let mut run = json!({"regime": regime, "seed": seed, "train": format!("{name}.train.json"),
                 "eval": format!("{name}.eval-auto.json"), "sweep": format!("{name}.sweep.json"),
                 "attribution": {"ig": format!("{name}.ig.json")},
                 "discontinuity": format!("{name}.discontinuity.json"),
                 "margin": format!("{name}.margin.json"),
-                "embedding_images": embedding_images}),
-            );
+                "transfer": format!("{name}.transfer.json"),
+                "embedding_images": embedding_images});
+            if fairness.is_some() {
+                run["fairness"] = json!(format!("{name}.fairness.json"));
+            }
+            runs.push(run);
         }
+    }
+    // Alpha sweeps of seeds 0 and 1: the score falls by 75% and 70%.
+    let mut alpha_sweeps = Vec::new();
+    for (seed, scores) in [(0u64, [8.0, 5.0, 2.0]), (1, [10.0, 6.0, 3.0])] {
+        let points: Vec<Value> = [0.0, 0.1, 1.0]
+            .iter()
+            .zip(scores)
+            .map(|(a, s)| {
+                json!({"alpha": a, "accuracy": 0.9 - a / 10.0, "continuity_score": s,
+                "kinds": ["brightness"], "not_applicable": [], "run": "x", "meta": meta(seed)})
+            })
+            .collect();
+        let file = format!("alpha-sweep-s{seed}.json");
+        write(
+            dir,
+            &file,
+            &json!({"points": points, "images": 300, "level": 1, "reduction": "r"}),
+        );
+        alpha_sweeps.push(json!({"seed": seed, "file": file}));
     }
     write(
         dir,
         "study.json",
         &json!({"title": "a synthetic study", "command": "the test",
-        "git_revision": "0123abc", "notes": ["a note on what was reduced"], "runs": runs}),
+        "git_revision": "0123abc", "notes": ["a note on what was reduced"], "runs": runs,
+        "alpha_sweeps": alpha_sweeps}),
     );
 }
 
@@ -223,7 +279,10 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     // The Fig. 1 table: base at level l is 40 + l points plus the jitter
     // 0, 1.3, -0.8 (mean 0.1667).
     assert!(md.contains("## Evidence of discontinuity (paper Sec. 2.2, Figs. 1-2)"));
-    assert!(md.contains("| base | 41.17 [") && md.contains("| 42.17 ["), "{md}");
+    assert!(
+        md.contains("| base | 41.17 [") && md.contains("| 42.17 ["),
+        "{md}"
+    );
     // Fig. 2: seed 0's pictures, base beside c, with their trustworthiness.
     assert!(md.contains(
         "| ![base (seed 0): class ring, anchor 7, level 1, trustworthiness 0.970](base-s0.discontinuity/embedding-tsne.png) \
@@ -242,13 +301,39 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     // (1 * 1.013 * 0.992)^(1/3) = 1.002; base's band 1 has 2 of 3 seeds.
     assert!(md.contains("| c | 1.002 ["), "{md}");
     assert!(md.contains("(2 of 3 seeds defined)"), "{md}");
-    for id in ["C2", "C8", "C9"] {
-        let row = md
-            .lines()
-            .find(|l| l.starts_with(&format!("| {id} |")))
-            .unwrap();
-        assert!(row.contains("not run in this study"), "{row}");
-    }
+    // Transfer: exactly -1 point; fairness: exactly +2 points.
+    let c8 = claim_row(&md, "C8", "c - base");
+    assert!(
+        c8.contains("-1.00 [-1.00, -1.00] (n=3) | **contradicted**"),
+        "{c8}"
+    );
+    assert!(c8.contains("colorful-shapes:n=1000,test=500,p=0.5"), "{c8}");
+    assert!(claim_row(&md, "C8", "adv-c - adv").contains("**inconclusive**"));
+    let c9 = claim_row(&md, "C9", "c - base");
+    assert!(c9.contains("2.00 [2.00, 2.00] (n=3) | **holds**"), "{c9}");
+    assert!(claim_row(&md, "C9'", "c - base").contains("**inconclusive**"));
+    // Only base and c have fairness rows; red is 5 points above the
+    // accuracy, blue 1 below (base: 90 plus the mean jitter 0.17).
+    let fair = &md[md.find("## Fairness").unwrap()..];
+    let fair = &fair[..fair.find("\n## ").unwrap()];
+    assert!(fair.contains("| base | 90.17 ["), "{fair}");
+    assert!(
+        fair.contains("| 95.17 [") && fair.contains("| 89.17 ["),
+        "{fair}"
+    );
+    assert!(!fair.contains("| adv "), "{fair}");
+    // C2: -75% and -70%: mean -72.5, half-width 12.706 * 2.5 = 31.8.
+    let c2 = claim_row(&md, "C2", "alpha 1 vs 0");
+    assert!(
+        c2.contains("-72.5 [-104.3, -40.7] (n=2) | **holds**"),
+        "{c2}"
+    );
+    // The Fig. 4 table: alpha 0.1's score is 5 and 6 over the two seeds.
+    assert!(
+        md.contains("| 0.1 | 89.00 [89.00, 89.00] | 5.500 ["),
+        "{md}"
+    );
+    assert!(!md.contains("Not run in this study"), "{md}");
     assert!(md.contains("## Where this study departs from the paper"));
     assert!(md.contains("alpha 0.1") && md.contains("eps 8/255, step 4/255, 2 iterations"));
     assert!(md.contains("a note on what was reduced"));
@@ -262,6 +347,10 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         "robust-accuracy",
         "discontinuity-contrast",
         "margin-dct",
+        "transfer",
+        "fairness-groups",
+        "alpha-accuracy",
+        "alpha-continuity",
     ] {
         for ext in ["png", "svg"] {
             let f = dir.path().join(format!("figures/{stem}.{ext}"));
@@ -274,9 +363,11 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
         assert!(md.contains(&format!("](figures/{stem}.png)")), "{stem}");
     }
     // DS and scale-free DS per photometric kind, the drop per probe, the
-    // robust bars, the Fig. 1 fraction per photometric kind, the margins.
-    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * (2 * 4 + 3 + 1 + 4 + 1));
-    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 3 + 1 + 4 + 1);
+    // robust bars, the Fig. 1 fraction per photometric kind, the margins,
+    // transfer and fairness bars.
+    let figures = 2 * 4 + 3 + 1 + 4 + 1 + 2 + 2;
+    assert_eq!(v["figures"].as_array().unwrap().len(), 2 * figures);
+    assert_eq!(html.matches("<figure><svg").count(), figures);
     // The HTML page carries the same tables, self-contained, no script.
     assert!(html.contains("<th>claim</th>") && html.contains("<strong>contradicted</strong>"));
     assert!(!html.contains("<script") && !html.contains("src=\"http"));

@@ -44,6 +44,14 @@ pub struct Plan {
     pub ig_steps: Option<usize>,
     /// Test images per class of the discontinuity probe (Figs. 1-2).
     pub disc_per_class: usize,
+    /// The colour-biased set base and C are trained on for fairness (Table 4).
+    pub fairness_data: String,
+    /// Epochs of the fairness training.
+    pub fairness_epochs: u64,
+    /// The target every run is fine-tuned on (Table 3).
+    pub transfer_data: String,
+    /// Epochs of fine-tuning.
+    pub transfer_epochs: u64,
     /// Why the plan departs from the paper where its configuration cannot
     /// say it; shown in the report.
     pub notes: Vec<String>,
@@ -84,6 +92,10 @@ impl Plan {
             attr_limit: 200,
             ig_steps: None,
             disc_per_class: 30,
+            fairness_data: "colorful-shapes:n=2000,test=1000".into(),
+            fairness_epochs: 5,
+            transfer_data: "colorful-shapes:n=1000,test=500,p=0.5".into(),
+            transfer_epochs: 2,
             notes: vec![
                 "`shapes` (synthetic, embedded) and a small CNN instead of CIFAR-100 and ResNet18: the quick study runs on 2 CPU cores.".into(),
                 "Trained from scratch for 10 epochs, where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
@@ -91,6 +103,8 @@ impl Plan {
                 "Training PGD with 2 steps of 4/255 instead of 10 of 2/255, for time; the evaluation uses the paper's PGD-10 and a stronger worst case.".into(),
                 "Robust accuracy on the first 200 test images (the sweep uses 500): APGD-T (9 targets, 100 steps) on the images PGD leaves standing dominated the study's time on the robust regimes; fewer images widen each run's interval but leave the attack at full strength.".into(),
                 "Fig. 1-2 on 30 test images per class (300 images, one class of 30 embedded).".into(),
+                "Fairness (Table 4) on colorful-shapes (the embedded shapes on red/blue backgrounds, 95% red in training and blue in test) instead of Colorful MNIST, base and C only, 2000 training images for 5 epochs with the main regimes' settings.".into(),
+                "Transfer (Table 3) to colorful-shapes with unbiased backgrounds (p=0.5; 1000 images, 2 epochs, all layers, Adam 3e-3 cosine), not CIFAR-10/SVHN/MNIST: no download, but a domain shift on the same ten shapes rather than a new task; no from-scratch baseline.".into(),
             ],
         }
     }
@@ -123,6 +137,10 @@ impl Plan {
             attr_limit: 8,
             ig_steps: Some(4),
             disc_per_class: 8,
+            fairness_data: "colorful-shapes:n=128,test=64".into(),
+            fairness_epochs: 1,
+            transfer_data: "colorful-shapes:n=128,test=64,p=0.5".into(),
+            transfer_epochs: 1,
             notes: vec![
                 "A smoke test of the pipeline: tiny subsets, one epoch; its numbers mean nothing."
                     .into(),
@@ -153,6 +171,10 @@ impl Plan {
             attr_limit: 500,
             ig_steps: None,
             disc_per_class: 100,
+            fairness_data: "colorful-shapes".into(),
+            fairness_epochs: 10,
+            transfer_data: "colorful-shapes:p=0.5".into(),
+            transfer_epochs: 10,
             notes: vec!["Trained from scratch with a cosine schedule: the paper's Adam at 1e-5 converges too slowly from scratch.".into()],
         }
     }
@@ -333,6 +355,83 @@ fn discontinuity(
     Ok((file, pictures))
 }
 
+/// Removes `dir`, the run directory of a stage whose JSON is missing: a
+/// stage killed while training is redone from the start (fairness and
+/// transfer train for seconds and refuse a directory that holds a run).
+fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Table 4: `regime` trained with `seed` on the colour-biased set, then
+/// measured on its test split.
+fn fairness(bin: &Path, plan: &Plan, regime: &str, seed: u64, name: &str) -> Result<String> {
+    let run = plan.out.join(format!("{name}.fairness"));
+    stage(&plan.out, format!("{name}.fairness.json"), || {
+        fresh_dir(&run)?;
+        let mut args = strings(&[
+            "fairness",
+            "--data",
+            &plan.fairness_data,
+            "--run",
+            &run.display().to_string(),
+            "--regime",
+            regime,
+            "--model",
+            &plan.model,
+            "--epochs",
+            &plan.fairness_epochs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ]);
+        for s in &plan.train_set {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        run_json(bin, &args, &format!("fairness of {name}"))
+    })
+}
+
+/// The training settings fine-tuning shares with the main runs (the
+/// regime's own ones, alpha and PGD, do not apply to plain fine-tuning).
+const TRANSFER_SETTINGS: [&str; 3] = ["batch_size=", "lr=", "schedule="];
+
+/// Table 3: the run fine-tuned on the target, all layers, new final layer.
+fn transfer(bin: &Path, plan: &Plan, seed: u64, name: &str) -> Result<String> {
+    let run = plan.out.join(format!("{name}.transfer"));
+    stage(&plan.out, format!("{name}.transfer.json"), || {
+        fresh_dir(&run)?;
+        let mut args = strings(&[
+            "transfer",
+            "--from",
+            &plan.out.join(name).display().to_string(),
+            "--data",
+            &plan.transfer_data,
+            "--run",
+            &run.display().to_string(),
+            "--epochs",
+            &plan.transfer_epochs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ]);
+        for s in plan
+            .train_set
+            .iter()
+            .filter(|s| TRANSFER_SETTINGS.iter().any(|k| s.starts_with(k)))
+        {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        run_json(bin, &args, &format!("transfer of {name}"))
+    })
+}
+
 /// The maps of `method`: its stage file and its picture.
 fn attribute(bin: &Path, plan: &Plan, method: &str, name: &str) -> Result<(String, String)> {
     let run = plan.out.join(name).display().to_string();
@@ -391,6 +490,7 @@ fn print_plan(plan: &Plan) {
         "reproduce ({}): {} regimes x {} seeds = {runs} runs on {} ({}, {} epochs, device {}); \
          per run: train, eval (PGD-10 + APGD-CE + APGD-T on {} images, sanity checks on {}), \
          sweep ({} images, every kind and level), discontinuity ({} images per class), \
+         transfer to {} ({} epochs), fairness for base and c on {} ({} epochs), \
          attribution ({} on {} images); then \
          `sc-bench report` into {}",
         plan.name,
@@ -404,6 +504,10 @@ fn print_plan(plan: &Plan) {
         plan.sanity_samples,
         plan.eval_limit,
         plan.disc_per_class,
+        plan.transfer_data,
+        plan.transfer_epochs,
+        plan.fairness_data,
+        plan.fairness_epochs,
         ATTRIBUTIONS.join(", "),
         plan.attr_limit,
         plan.out.display()
@@ -423,6 +527,12 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
             let eval = eval(bin, plan, seed, &name)?;
             let sweep = sweep(bin, plan, seed, &name)?;
             let (discontinuity, embedding_images) = discontinuity(bin, plan, seed, &name)?;
+            let transfer = transfer(bin, plan, seed, &name)?;
+            // Table 4 compares the plain regimes only (ResNet18 vs ResNet18C).
+            let fairness = ["base", "c"]
+                .contains(&regime)
+                .then(|| fairness(bin, plan, regime, seed, &name))
+                .transpose()?;
             let (mut attribution, mut pictures) = (serde_json::Map::new(), serde_json::Map::new());
             for method in ATTRIBUTIONS {
                 let (file, picture) = attribute(bin, plan, method, &name)?;
@@ -435,6 +545,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
                 "regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep,
                 "attribution": attribution, "attribution_images": pictures,
                 "discontinuity": discontinuity, "embedding_images": embedding_images,
+                "transfer": transfer, "fairness": fairness,
             }));
         }
     }
@@ -506,9 +617,26 @@ mod tests {
         let plan = Plan::smoke(dir.join("study"));
         reproduce(&dir, &bin, &plan).unwrap();
         let first = calls(&log);
-        // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity, ig,
-        // gradcam) + report.
-        assert_eq!(first.len(), 2 * 4 * 6 + 1, "{first:#?}");
+        // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity,
+        // transfer, ig, gradcam), fairness for base and c + report.
+        assert_eq!(first.len(), 2 * 4 * 7 + 2 * 2 + 1, "{first:#?}");
+        let fair: Vec<&String> = first
+            .iter()
+            .filter(|c| c.starts_with("fairness "))
+            .collect();
+        assert_eq!(fair.len(), 4);
+        assert!(fair
+            .iter()
+            .all(|c| c.contains("--regime base") || c.contains("--regime c ")));
+        let transfer: Vec<&String> = first
+            .iter()
+            .filter(|c| c.starts_with("transfer "))
+            .collect();
+        assert_eq!(transfer.len(), 8);
+        // Fine-tuning takes the shared settings, not the regime's alpha.
+        assert!(transfer
+            .iter()
+            .all(|c| c.contains("--set batch_size=32") && !c.contains("alpha")));
         // Seed 0 keeps the Fig. 2 pictures, seed 1 does not.
         let disc: Vec<&String> = first
             .iter()
@@ -536,27 +664,37 @@ mod tests {
 
         std::fs::remove_file(plan.out.join("c-s1.sweep.json")).unwrap();
         std::fs::remove_file(plan.out.join("adv-c-s1.discontinuity.json")).unwrap();
+        // A fairness stage killed while training: its run directory is
+        // there, its JSON is not; it is redone in a fresh directory.
+        std::fs::remove_file(plan.out.join("c-s0.fairness.json")).unwrap();
+        std::fs::create_dir_all(plan.out.join("c-s0.fairness/checkpoints")).unwrap();
         // A torn stage file (not JSON) is redone too, never trusted.
         std::fs::write(plan.out.join("adv-s0.ig.json"), "{\"trunc").unwrap();
         reproduce(&dir, &bin, &plan).unwrap();
         let second = calls(&log)[first.len()..].to_vec();
-        assert_eq!(second.len(), 4, "{second:#?}");
+        assert_eq!(second.len(), 5, "{second:#?}");
         assert!(
-            second[0].starts_with("attribute ") && second[0].contains("adv-s0"),
+            second[0].starts_with("fairness ") && second[0].contains("c-s0"),
             "{}",
             second[0]
         );
+        assert!(!plan.out.join("c-s0.fairness/checkpoints").exists());
         assert!(
-            second[1].starts_with("sweep ") && second[1].contains("c-s1"),
+            second[1].starts_with("attribute ") && second[1].contains("adv-s0"),
             "{}",
             second[1]
         );
         assert!(
-            second[2].starts_with("probe discontinuity ") && second[2].contains("adv-c-s1"),
+            second[2].starts_with("sweep ") && second[2].contains("c-s1"),
             "{}",
             second[2]
         );
-        assert!(second[3].starts_with("report "));
+        assert!(
+            second[3].starts_with("probe discontinuity ") && second[3].contains("adv-c-s1"),
+            "{}",
+            second[3]
+        );
+        assert!(second[4].starts_with("report "));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,8 +6,9 @@
 
 use super::load::{Run, Study};
 use super::measures::{
-    discontinuity_fraction, ds, high_frequency_log_margin, mean_accuracy_drop, photometric_mean,
-    robust_accuracy, scale_free_ds, total_variation,
+    alpha_score_change, discontinuity_fraction, ds, fairness_accuracy, flip_rate,
+    high_frequency_log_margin, mean_accuracy_drop, photometric_mean, robust_accuracy,
+    scale_free_ds, total_variation, transfer_accuracy,
 };
 use super::stats::{paired_difference, Estimate};
 use super::verdict::{Expect, Verdict};
@@ -90,6 +91,46 @@ fn not_run(id: &str, claim: &str, paper: &str, stage: &str) -> ClaimRow {
     }
 }
 
+/// Claim C2 (Fig. 4). The rule: per seed's sweep, the relative change of
+/// the continuity score from the smallest to the largest alpha
+/// ([`alpha_score_change`]); the paper predicts it negative, and the
+/// verdict is the CI of its mean over seeds. One seed has no CI: the
+/// verdict is then `inconclusive`, whatever the value. The accuracy side
+/// ("drops slightly") has no stated size to test and is shown, not judged.
+fn alpha_row(study: &Study) -> ClaimRow {
+    const CLAIM: &str = "as alpha grows, accuracy drops slightly and DS strongly";
+    const PAPER: &str = "alpha 1.0 chosen from the trade-off (Fig. 4, no numbers)";
+    if study.alpha_sweeps.is_empty() {
+        return not_run("C2", CLAIM, PAPER, "alpha sweep");
+    }
+    let changes: Vec<f64> = study
+        .alpha_sweeps
+        .iter()
+        .filter_map(|(_, s)| alpha_score_change(s))
+        .collect();
+    let ours = Estimate::of(&changes).map(|e| e.scaled(100.0));
+    let verdict = ours.as_ref().map_or(Verdict::Inconclusive, |e| {
+        Verdict::from_ci(e, Expect::Negative)
+    });
+    let (lo, hi) = study
+        .alpha_sweeps
+        .iter()
+        .flat_map(|(_, s)| s.points.iter().map(|p| p.alpha))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+    ClaimRow {
+        id: "C2".into(),
+        claim: CLAIM.into(),
+        comparison: format!("alpha {hi} vs {lo}"),
+        measure: "relative change of the continuity score (sum of level-1 DS), %".into(),
+        paper: PAPER.into(),
+        ours,
+        decimals: 1,
+        verdict,
+    }
+}
+
 /// The pairs each claim is checked on: the constraint added to plain
 /// training, and to adversarial training.
 const PAIRS: [(&str, &str); 2] = [("c", "base"), ("adv-c", "adv")];
@@ -150,12 +191,7 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
             &|r| photometric_mean(r, discontinuity_fraction),
         ));
     }
-    rows.push(not_run(
-        "C2",
-        "as alpha grows, accuracy drops slightly and DS strongly",
-        "alpha 1.0 chosen from the trade-off (Fig. 4)",
-        "alpha sweep",
-    ));
+    rows.push(alpha_row(study));
     let probes = [
         (
             "C3",
@@ -252,17 +288,61 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
             ));
         }
     }
-    rows.push(not_run(
-        "C8",
-        "constrained models transfer better when fine-tuned",
-        "C - base: +0.17 (CIFAR-10), +0.35 (SVHN), +0.05 (MNIST) points; ADV+C - ADV: +1.23, +0.24, 0.00 (Table 3)",
-        "transfer",
+    let target = study
+        .runs
+        .iter()
+        .find_map(|r| r.transfer.as_ref())
+        .map_or_else(String::new, |t| format!(" on `{}`", t.data));
+    for ((a, b), paper) in PAIRS.into_iter().zip([
+        "+0.17 (CIFAR-10), +0.35 (SVHN), +0.05 (MNIST) points (Table 3)",
+        "+1.23, +0.24, 0.00 points (Table 3)",
+    ]) {
+        rows.push(compare(
+            study,
+            Comparison {
+                id: "C8",
+                claim: "constrained models transfer better when fine-tuned",
+                measure: &format!("test accuracy after fine-tuning{target}, points"),
+                paper,
+                a,
+                b,
+                expect: Expect::Positive,
+                scale: 100.0,
+                decimals: 2,
+            },
+            &transfer_accuracy,
+        ));
+    }
+    let (a, b) = PAIRS[0];
+    rows.push(compare(
+        study,
+        Comparison {
+            id: "C9",
+            claim: "constrained models are fairer under a colour bias",
+            measure: "test accuracy on the colour-biased set, points",
+            paper: "+1.53 points on Colorful MNIST (97.54% vs 96.01%, Table 4)",
+            a,
+            b,
+            expect: Expect::Positive,
+            scale: 100.0,
+            decimals: 2,
+        },
+        &fairness_accuracy,
     ));
-    rows.push(not_run(
-        "C9",
-        "constrained models are fairer under a colour bias",
-        "C - base: +1.53 points on Colorful MNIST (97.54% vs 96.01%, Table 4)",
-        "fairness",
+    rows.push(compare(
+        study,
+        Comparison {
+            id: "C9'",
+            claim: "C9 as the counterfactual flip rate (prediction changes when only the background colour is swapped)",
+            measure: "flip rate, points",
+            paper: "not measured (the paper reports accuracy)",
+            a,
+            b,
+            expect: Expect::Negative,
+            scale: 100.0,
+            decimals: 2,
+        },
+        &flip_rate,
     ));
     for (a, b) in PAIRS {
         rows.push(compare(
@@ -282,4 +362,60 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
         ));
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::Manifest;
+    use super::super::stages::{AlphaPoint, AlphaSweepResult};
+    use super::*;
+
+    fn study(sweeps: &[(u64, [f64; 3])]) -> Study {
+        let sweep = |scores: [f64; 3]| AlphaSweepResult {
+            points: [0.0, 0.1, 1.0]
+                .iter()
+                .zip(scores)
+                .map(|(&alpha, continuity_score)| AlphaPoint {
+                    alpha,
+                    accuracy: 0.9 - alpha / 10.0,
+                    continuity_score,
+                })
+                .collect(),
+            images: Some(100),
+        };
+        Study {
+            dir: "unused".into(),
+            manifest: Manifest {
+                title: "t".into(),
+                command: "c".into(),
+                git_revision: None,
+                notes: Vec::new(),
+                runs: Vec::new(),
+                alpha_sweeps: Vec::new(),
+            },
+            runs: Vec::new(),
+            alpha_sweeps: sweeps.iter().map(|(s, v)| (*s, sweep(*v))).collect(),
+        }
+    }
+
+    #[test]
+    fn the_alpha_rule_needs_a_ci_over_seeds() {
+        assert_eq!(alpha_row(&study(&[])).verdict, Verdict::NotRun);
+        // One seed with a strong drop (-75%): no CI, so never a verdict.
+        let one = alpha_row(&study(&[(0, [8.0, 5.0, 2.0])]));
+        assert_eq!(one.verdict, Verdict::Inconclusive);
+        let e = one.ours.unwrap();
+        assert!((e.mean + 75.0).abs() < 1e-9 && e.ci.is_none());
+        // Two seeds, -75% and -70%: mean -72.5, half-width
+        // 12.706205 * 2.5 = 31.77: the CI is below zero.
+        let two = alpha_row(&study(&[(0, [8.0, 5.0, 2.0]), (1, [10.0, 6.0, 3.0])]));
+        assert_eq!(two.verdict, Verdict::Holds);
+        let (lo, hi) = two.ours.unwrap().ci.unwrap();
+        assert!((lo + 72.5 + 31.7655).abs() < 1e-3 && (hi + 72.5 - 31.7655).abs() < 1e-3);
+        assert_eq!(two.comparison, "alpha 1 vs 0");
+        // The score rising with alpha on both seeds (+300%, +290%: CI
+        // 295 -/+ 63.5) contradicts the paper.
+        let up = alpha_row(&study(&[(0, [2.0, 5.0, 8.0]), (1, [4.0, 6.0, 15.6])]));
+        assert_eq!(up.verdict, Verdict::Contradicted);
+    }
 }

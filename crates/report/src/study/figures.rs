@@ -3,13 +3,15 @@
 //! 95% CI band (paper Fig. 3); accuracy drop vs strength per
 //! semantic-destroying probe (Figs. 6, 8, 10); robust accuracy per regime
 //! with CIs (Table 2); the Fig. 1 discontinuity fraction vs level per
-//! photometric kind; the median margin per DCT band (log y). Each is written as PNG and SVG under `figures/` and
+//! photometric kind; the median margin per DCT band (log y); accuracy per
+//! background colour (Table 4) and after fine-tuning (Table 3). Each is written as PNG and SVG under `figures/` and
 //! returned as a [`Block::Figure`] (the SVG goes inline into the HTML).
 
 use super::doc::Block;
 use super::load::{Run, Study};
 use super::measures::{
-    accuracy_drop, discontinuity_fraction, ds, robust_accuracy, scale_free_ds, LEVELS,
+    accuracy_drop, discontinuity_fraction, ds, robust_accuracy, scale_free_ds, transfer_accuracy,
+    LEVELS,
 };
 use super::stats::Estimate;
 use crate::plot::{Bar, BarChart, LineChart, Series};
@@ -210,20 +212,113 @@ pub fn margin_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
     )
 }
 
+/// Fig. 4: test accuracy and continuity score against alpha, one chart
+/// each, mean over the sweeps' seeds with a 95% CI band when there are
+/// two or more. The x axis is logarithmic; alpha 0 is drawn at a tenth of
+/// the smallest positive alpha, as the axis label says.
+pub fn alpha_figures(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
+    use super::sections::{alphas, at_alpha};
+    use super::stages::AlphaPoint;
+    let alphas = alphas(study);
+    let positive = alphas.iter().copied().find(|a| *a > 0.0);
+    let x_of = |a: f64| match positive {
+        Some(p) if a == 0.0 => p / 10.0,
+        _ => a,
+    };
+    let zero = match positive {
+        Some(p) if alphas.first() == Some(&0.0) => format!(" (alpha 0 drawn at {})", p / 10.0),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    let measures: [(&str, &str, f64, fn(&AlphaPoint) -> f64); 2] = [
+        ("alpha-accuracy", "test accuracy, %", 100.0, |p| p.accuracy),
+        (
+            "alpha-continuity",
+            "continuity score (sum of level-1 DS)",
+            1.0,
+            |p| p.continuity_score,
+        ),
+    ];
+    for (stem, y_label, scale, f) in measures {
+        let points: Vec<(f64, Estimate)> = alphas
+            .iter()
+            .filter_map(|&a| Some((x_of(a), at_alpha(study, a, f)?.scaled(scale))))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let band: Option<Vec<(f64, f64)>> = points.iter().map(|(_, e)| e.ci).collect();
+        let chart = LineChart {
+            title: format!("{y_label} against alpha (regime C)"),
+            x_label: format!("alpha{zero}"),
+            y_label: y_label.into(),
+            log_x: positive.is_some(),
+            log_y: false,
+            series: vec![Series {
+                label: "c".into(),
+                points: points.iter().map(|(x, e)| (*x, e.mean)).collect(),
+                band,
+            }],
+        };
+        out.extend(save_line(
+            study,
+            &chart,
+            stem,
+            format!("Fig. 4: {y_label} against alpha, mean over the sweeps' seeds (band = 95% CI with two or more)."),
+            written,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Writes `chart` as `figures/{stem}.png` and `.svg`; the figure block.
+fn save_bars(
+    study: &Study,
+    chart: &BarChart,
+    stem: &str,
+    caption: String,
+    written: &mut Vec<PathBuf>,
+) -> Result<Vec<Block>> {
+    let dir = study.dir.join("figures");
+    let png = dir.join(format!("{stem}.png"));
+    chart.save_png(&png, SIZE)?;
+    let svg = chart.to_svg(SIZE)?;
+    let svg_path = dir.join(format!("{stem}.svg"));
+    write_atomic(&svg_path, svg.as_bytes())?;
+    written.extend([png, svg_path]);
+    Ok(vec![Block::Figure {
+        caption,
+        svg,
+        png: format!("figures/{stem}.png"),
+    }])
+}
+
+/// One bar per (regime, label) of `f` in %, with its 95% CI; empty when no
+/// regime has a value.
+fn bars(study: &Study, labels: &[(String, &dyn Fn(&Run) -> Option<f64>)]) -> Vec<Bar> {
+    let mut out = Vec::new();
+    for regime in study.regimes() {
+        for (label, f) in labels {
+            if let Some(e) = estimate(study, &regime, f) {
+                let e = e.scaled(100.0);
+                out.push(Bar {
+                    label: if label.is_empty() {
+                        regime.clone()
+                    } else {
+                        format!("{regime}: {label}")
+                    },
+                    value: e.mean,
+                    ci: e.ci,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Robust accuracy per regime with its 95% CI.
 pub fn robust_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
-    let bars: Vec<Bar> = study
-        .regimes()
-        .into_iter()
-        .filter_map(|regime| {
-            let e = estimate(study, &regime, &robust_accuracy)?.scaled(100.0);
-            Some(Bar {
-                label: regime,
-                value: e.mean,
-                ci: e.ci,
-            })
-        })
-        .collect();
+    let bars = bars(study, &[(String::new(), &robust_accuracy)]);
     if bars.is_empty() {
         return Ok(Vec::new());
     }
@@ -232,16 +327,71 @@ pub fn robust_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
         y_label: "accuracy, %".into(),
         bars,
     };
-    let dir = study.dir.join("figures");
-    let png = dir.join("robust-accuracy.png");
-    chart.save_png(&png, SIZE)?;
-    let svg = chart.to_svg(SIZE)?;
-    let svg_path = dir.join("robust-accuracy.svg");
-    write_atomic(&svg_path, svg.as_bytes())?;
-    written.extend([png, svg_path]);
-    Ok(vec![Block::Figure {
-        caption: "Robust accuracy per regime: mean over seeds, error bar = 95% CI.".into(),
-        svg,
-        png: "figures/robust-accuracy.png".into(),
-    }])
+    save_bars(
+        study,
+        &chart,
+        "robust-accuracy",
+        "Robust accuracy per regime: mean over seeds, error bar = 95% CI.".into(),
+        written,
+    )
+}
+
+/// Accuracy per background colour and regime on the colour-biased set (Table 4).
+pub fn fairness_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
+    let groups = super::sections::fairness_groups(study);
+    let fs: Vec<Box<dyn Fn(&Run) -> Option<f64>>> = groups
+        .iter()
+        .map(|g| {
+            let g = g.clone();
+            Box::new(move |r: &Run| *r.fairness.as_ref()?.group_accuracy.get(&g)?)
+                as Box<dyn Fn(&Run) -> Option<f64>>
+        })
+        .collect();
+    let labels: Vec<(String, &dyn Fn(&Run) -> Option<f64>)> = groups
+        .iter()
+        .zip(&fs)
+        .map(|(g, f)| (format!("{g} background"), f.as_ref()))
+        .collect();
+    let bars = bars(study, &labels);
+    if bars.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chart = BarChart {
+        title: "accuracy per background colour (colour-biased training)".into(),
+        y_label: "accuracy, %".into(),
+        bars,
+    };
+    save_bars(
+        study,
+        &chart,
+        "fairness-groups",
+        "Test accuracy per background colour and regime: mean over seeds, error bar = 95% CI."
+            .into(),
+        written,
+    )
+}
+
+/// Fine-tuned test accuracy on the target per regime (Table 3).
+pub fn transfer_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
+    let bars = bars(study, &[(String::new(), &transfer_accuracy)]);
+    if bars.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = study
+        .runs
+        .iter()
+        .find_map(|r| r.transfer.as_ref())
+        .map_or_else(String::new, |t| t.data.clone());
+    let chart = BarChart {
+        title: format!("fine-tuned accuracy on {target}"),
+        y_label: "test accuracy, %".into(),
+        bars,
+    };
+    save_bars(
+        study,
+        &chart,
+        "transfer",
+        format!("Test accuracy after fine-tuning on `{target}` per regime: mean over seeds, error bar = 95% CI."),
+        written,
+    )
 }

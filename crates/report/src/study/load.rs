@@ -3,7 +3,8 @@
 //! stage to studies means one more field of [`RunFiles`] and of [`Run`].
 
 use super::stages::{
-    AttributionResult, DiscontinuityResult, EvalResult, MarginResult, SweepResult, TrainResult,
+    AlphaSweepResult, AttributionResult, DiscontinuityResult, EvalResult, FairnessResult,
+    MarginResult, SweepResult, TrainResult, TransferResult,
 };
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -34,6 +35,19 @@ pub struct Manifest {
     pub notes: Vec<String>,
     /// Every (regime, seed) run and its stage files.
     pub runs: Vec<RunFiles>,
+    /// The alpha sweeps (Fig. 4), one per seed that ran one.
+    #[serde(default)]
+    pub alpha_sweeps: Vec<AlphaSweepFile>,
+}
+
+/// One seed's alpha sweep (`sc-bench alpha-sweep --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlphaSweepFile {
+    /// The training seed of every model of the sweep.
+    pub seed: u64,
+    /// The stage file.
+    pub file: PathBuf,
 }
 
 /// The stage files of one (regime, seed) run; a stage not run is absent.
@@ -68,6 +82,13 @@ pub struct RunFiles {
     /// `sc-bench probe margin --json` (the companion paper's margins per DCT band).
     #[serde(default)]
     pub margin: Option<PathBuf>,
+    /// `sc-bench fairness --json` of the regime trained on a Colorful set
+    /// with this seed (Table 4).
+    #[serde(default)]
+    pub fairness: Option<PathBuf>,
+    /// `sc-bench transfer --json` of this run fine-tuned on the target (Table 3).
+    #[serde(default)]
+    pub transfer: Option<PathBuf>,
 }
 
 /// One run's results.
@@ -93,6 +114,10 @@ pub struct Run {
     pub embedding_images: BTreeMap<String, PathBuf>,
     /// Margins per DCT band (the companion paper).
     pub margin: Option<MarginResult>,
+    /// Fairness under a colour bias (Table 4).
+    pub fairness: Option<FairnessResult>,
+    /// Transfer by fine-tuning (Table 3).
+    pub transfer: Option<TransferResult>,
 }
 
 /// A study: its manifest and every run's results.
@@ -104,6 +129,8 @@ pub struct Study {
     pub manifest: Manifest,
     /// The runs in manifest order.
     pub runs: Vec<Run>,
+    /// The alpha sweeps `(seed, result)` in manifest order.
+    pub alpha_sweeps: Vec<(u64, AlphaSweepResult)>,
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
@@ -155,12 +182,19 @@ impl Study {
                     .transpose()?,
                 embedding_images: files.embedding_images.clone(),
                 margin: opt(&files.margin).map(|p| read_json(&p)).transpose()?,
+                fairness: opt(&files.fairness).map(|p| read_json(&p)).transpose()?,
+                transfer: opt(&files.transfer).map(|p| read_json(&p)).transpose()?,
             });
+        }
+        let mut alpha_sweeps = Vec::with_capacity(manifest.alpha_sweeps.len());
+        for a in &manifest.alpha_sweeps {
+            alpha_sweeps.push((a.seed, read_json(&dir.join(&a.file))?));
         }
         Ok(Study {
             dir: dir.to_path_buf(),
             manifest,
             runs,
+            alpha_sweeps,
         })
     }
 

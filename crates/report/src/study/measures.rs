@@ -2,6 +2,7 @@
 //! (regime, seed), so that seeds can be paired.
 
 use super::load::Run;
+use super::stages::AlphaSweepResult;
 
 /// The photometric kinds of Table 1 (Fig. 3).
 pub const PHOTOMETRIC: [&str; 4] = ["brightness", "contrast", "saturation", "hue"];
@@ -99,6 +100,41 @@ pub fn high_frequency_log_margin(run: &Run) -> Option<f64> {
         .collect();
     let high = high?;
     (!high.is_empty()).then(|| high.iter().sum::<f64>() / high.len() as f64)
+}
+
+/// Test accuracy of the regime trained on the colour-biased set (Table 4).
+pub fn fairness_accuracy(run: &Run) -> Option<f64> {
+    Some(run.fairness.as_ref()?.accuracy)
+}
+
+/// Share of predictions that change when only the background colour is
+/// swapped: how much the model uses the colour (0 = not at all).
+pub fn flip_rate(run: &Run) -> Option<f64> {
+    Some(run.fairness.as_ref()?.flip_rate)
+}
+
+/// Test accuracy on the target after fine-tuning (Table 3).
+pub fn transfer_accuracy(run: &Run) -> Option<f64> {
+    run.transfer.as_ref()?.test_accuracy
+}
+
+/// Claim C2's measure on one seed's alpha sweep: the relative change of
+/// the continuity score from the smallest to the largest alpha,
+/// `score(max) / score(min) - 1` (negative = the score falls as alpha
+/// grows); `None` with fewer than two alphas or a zero score at the
+/// smallest alpha.
+pub fn alpha_score_change(sweep: &AlphaSweepResult) -> Option<f64> {
+    let p = sweep.sorted();
+    let (first, last) = (p.first()?, p.last()?);
+    (p.len() >= 2 && first.continuity_score > 0.0)
+        .then(|| last.continuity_score / first.continuity_score - 1.0)
+}
+
+/// The accuracy change from the smallest to the largest alpha (the paper:
+/// a slight drop); `None` with fewer than two alphas.
+pub fn alpha_accuracy_change(sweep: &AlphaSweepResult) -> Option<f64> {
+    let p = sweep.sorted();
+    (p.len() >= 2).then(|| p[p.len() - 1].accuracy - p[0].accuracy)
 }
 
 /// Robust accuracy: the per-image worst case over every attack run.
@@ -213,6 +249,34 @@ mod tests {
         run.margin.as_mut().unwrap().bands[3].median_margin = None;
         assert_eq!(high_frequency_log_margin(&run), None);
         assert_eq!(high_frequency_log_margin(&Run::default()), None);
+    }
+
+    #[test]
+    fn alpha_changes_run_from_the_smallest_to_the_largest_alpha() {
+        use super::super::stages::AlphaPoint;
+        let point = |alpha, accuracy, continuity_score| AlphaPoint {
+            alpha,
+            accuracy,
+            continuity_score,
+        };
+        // Listed out of order: the measures sort by alpha.
+        let sweep = AlphaSweepResult {
+            points: vec![
+                point(1.0, 0.80, 2.0),
+                point(0.0, 0.90, 8.0),
+                point(0.1, 0.88, 5.0),
+            ],
+            images: Some(100),
+        };
+        // 2 / 8 - 1 = -0.75; 0.80 - 0.90 = -0.10.
+        assert!((alpha_score_change(&sweep).unwrap() + 0.75).abs() < 1e-12);
+        assert!((alpha_accuracy_change(&sweep).unwrap() + 0.10).abs() < 1e-12);
+        let one = AlphaSweepResult {
+            points: vec![point(0.1, 0.9, 3.0)],
+            images: None,
+        };
+        assert_eq!(alpha_score_change(&one), None);
+        assert_eq!(alpha_accuracy_change(&one), None);
     }
 
     #[test]

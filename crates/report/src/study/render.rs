@@ -24,7 +24,8 @@ pub struct Rendered {
 /// `figures` (their files are listed in `written`).
 pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
     use super::figures::{
-        discontinuity_figure, drop_figure, ds_figure, margin_figure, robust_figure,
+        alpha_figures, discontinuity_figure, drop_figure, ds_figure, fairness_figure,
+        margin_figure, robust_figure, transfer_figure,
     };
     let mut blocks = sections::intro(study);
     blocks.extend(sections::claims_section(study));
@@ -54,6 +55,9 @@ pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
     blocks.extend(sections::ds_section(study, &mut |kind| {
         keep(ds_figure(study, kind, written))
     }));
+    blocks.extend(sections::alpha_section(study, &mut || {
+        keep(alpha_figures(study, written))
+    }));
     blocks.extend(sections::probes_section(study, &mut |kind| {
         keep(drop_figure(study, kind, written))
     }));
@@ -64,6 +68,12 @@ pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
         study,
         &mut |regime, method| keep(pictures(study, regime, method)),
     ));
+    blocks.extend(sections::transfer_section(study, &mut || {
+        keep(transfer_figure(study, written))
+    }));
+    blocks.extend(sections::fairness_section(study, &mut || {
+        keep(fairness_figure(study, written))
+    }));
     blocks.extend(sections::training_section(study));
     blocks.extend(sections::not_run_section(study));
     if let Some(e) = error {

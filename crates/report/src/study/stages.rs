@@ -324,3 +324,75 @@ pub struct MarginResult {
     #[serde(default)]
     pub meta: Option<Meta>,
 }
+
+/// `sc-bench fairness --json` (paper Sec. 4.7, Table 4): a model trained on
+/// a Colorful set whose background colour is biased (share `p` of one
+/// colour in training, the other in test), measured on its test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FairnessResult {
+    /// Test accuracy (the paper's Table 4 number).
+    pub accuracy: f64,
+    /// Accuracy per background colour (`None` for an empty group).
+    pub group_accuracy: BTreeMap<String, Option<f64>>,
+    /// Best minus worst group accuracy (`None` with fewer than two groups).
+    pub gap: Option<f64>,
+    /// Share of images whose prediction changes when only the background
+    /// colour is swapped.
+    pub flip_rate: f64,
+    /// Accuracy on the background-swapped images.
+    pub counterfactual_accuracy: f64,
+    /// The training set's colour bias.
+    pub p: f64,
+}
+
+/// `baseline_from_scratch` of `sc-bench transfer --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferBaseline {
+    /// Test accuracy of the same network trained on the target from scratch.
+    pub test_accuracy: Option<f64>,
+}
+
+/// `sc-bench transfer --json` (paper Sec. 4.6, Table 3): a trained run
+/// fine-tuned on a target data set with a new final layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferResult {
+    /// Test accuracy on the target after fine-tuning.
+    pub test_accuracy: Option<f64>,
+    /// The target data set (as converted to the source's input).
+    pub data: String,
+    /// Whether only the final layer was trained.
+    pub freeze_backbone: bool,
+    /// The same budget from scratch, when asked.
+    #[serde(default)]
+    pub baseline_from_scratch: Option<TransferBaseline>,
+}
+
+/// One alpha of `sc-bench alpha-sweep --json` (`points[i]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlphaPoint {
+    /// The weight of the continuity term.
+    pub alpha: f64,
+    /// Clean test accuracy of the regime-C model trained with it.
+    pub accuracy: f64,
+    /// The paper's continuity score: the sum over the four photometric
+    /// kinds of the mean DS at level 1 (Fig. 4).
+    pub continuity_score: f64,
+}
+
+/// `sc-bench alpha-sweep --json` (paper Fig. 4): one regime-C model per alpha.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlphaSweepResult {
+    /// One point per alpha, in the order trained.
+    pub points: Vec<AlphaPoint>,
+    /// Test images evaluated.
+    pub images: Option<usize>,
+}
+
+impl AlphaSweepResult {
+    /// The points sorted by alpha.
+    pub fn sorted(&self) -> Vec<AlphaPoint> {
+        let mut p = self.points.clone();
+        p.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
+        p
+    }
+}
