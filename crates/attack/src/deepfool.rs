@@ -6,7 +6,7 @@ use crate::error::{invalid_input, invalid_param, Result};
 use crate::input::check_batch;
 use crate::norm::{per_sample_l1, per_sample_norms, Norm};
 use crate::objective::logits;
-use crate::ops::{scale_per_sample, to_f64_vec, to_u32_vec};
+use crate::ops::{gather_rows, scale_per_sample, scatter_rows, to_f64_vec, to_u32_vec};
 use crate::threat::ThreatModel;
 use candle_core::{DType, Tensor, Var, D};
 use rand::RngCore;
@@ -162,8 +162,7 @@ impl DeepFool {
             });
         }
         let c = &self.config;
-        let dims = x.dims().to_vec();
-        let d: usize = dims[1..].iter().product();
+        let d: usize = x.dims()[1..].iter().product();
         let basis = match &c.subspace {
             Some(b) => {
                 if b.dim(1)? != d {
@@ -179,8 +178,9 @@ impl DeepFool {
         let project = |g: Tensor| -> Result<Tensor> {
             match &basis {
                 Some(b) => {
-                    let flat = g.reshape((n, d))?;
-                    Ok(flat.matmul(&b.t()?)?.matmul(b)?.reshape(dims.as_slice())?)
+                    let shape = g.dims().to_vec();
+                    let flat = g.reshape((shape[0], d))?;
+                    Ok(flat.matmul(&b.t()?)?.matmul(b)?.reshape(shape)?)
                 }
                 None => Ok(g),
             }
@@ -204,38 +204,56 @@ impl DeepFool {
                 order
             })
             .collect();
-        let other_idx: Vec<Tensor> = (0..m)
-            .map(|j| {
-                let col: Vec<u32> = others.iter().map(|o| o[j]).collect();
-                Tensor::from_vec(col, (n, 1), x.device())
-            })
-            .collect::<candle_core::Result<_>>()?;
-        let y_idx = y.unsqueeze(1)?;
 
-        let mut active: Vec<bool> = vec![true; n];
+        // Only the images still standing are run: a flipped image's
+        // perturbation is final, so each step costs in proportion to the
+        // images left, not to the batch.
+        let mut flipped = vec![false; n];
         let mut r_tot = x.zeros_like()?;
-        let mut cur = x.clone();
-        let mut pred: Vec<u32>;
         let mut step = 0;
         loop {
-            let var = Var::from_tensor(&cur.detach())?;
-            let l = logits(model, var.as_tensor())?;
-            pred = to_u32_vec(&l.argmax(D::Minus1)?)?;
-            for i in 0..n {
-                active[i] &= pred[i] == labels[i];
+            let idx: Vec<usize> = (0..n).filter(|&i| !flipped[i]).collect();
+            if idx.is_empty() {
+                break;
             }
-            if step == c.steps || m == 0 || !active.iter().any(|&a| a) {
+            let rows = |t: &Tensor| -> Result<Tensor> {
+                if idx.len() == n {
+                    Ok(t.clone())
+                } else {
+                    gather_rows(t, &idx)
+                }
+            };
+            let (x_a, r_a) = (rows(x)?, rows(&r_tot)?);
+            let mut cur_a = (&x_a + r_a.affine(1.0 + c.overshoot, 0.0)?)?;
+            if basis.is_none() {
+                cur_a = cur_a.clamp(0.0, 1.0)?;
+            }
+            let var = Var::from_tensor(&cur_a.detach())?;
+            let l = logits(model, var.as_tensor())?;
+            let pred = to_u32_vec(&l.argmax(D::Minus1)?)?;
+            for (p, &i) in idx.iter().enumerate() {
+                flipped[i] = pred[p] != labels[i];
+            }
+            let standing: Vec<bool> = idx.iter().map(|&i| !flipped[i]).collect();
+            if step == c.steps || m == 0 || !standing.iter().any(|&s| s) {
                 break;
             }
             step += 1;
-            let f_label = l.gather(&y_idx, 1)?;
+            let y_a = Tensor::from_vec(
+                idx.iter().map(|&i| labels[i]).collect::<Vec<u32>>(),
+                (idx.len(), 1),
+                x.device(),
+            )?;
+            let f_label = l.gather(&y_a, 1)?;
             let mut gaps = Vec::with_capacity(m);
             let mut grads = Vec::with_capacity(m);
-            for idx in &other_idx {
-                let gap = (l.gather(idx, 1)? - &f_label)?.squeeze(1)?;
+            for j in 0..m {
+                let col: Vec<u32> = idx.iter().map(|&i| others[i][j]).collect();
+                let col = Tensor::from_vec(col, (idx.len(), 1), x.device())?;
+                let gap = (l.gather(&col, 1)? - &f_label)?.squeeze(1)?;
                 let g = match gap.sum_all()?.backward()?.get(var.as_tensor()) {
                     Some(g) => g.detach(),
-                    None => x.zeros_like()?,
+                    None => x_a.zeros_like()?,
                 };
                 gaps.push(to_f64_vec(&gap)?);
                 grads.push(project(g)?);
@@ -247,35 +265,41 @@ impl DeepFool {
                     Norm::Linf => per_sample_l1(g),
                 })
                 .collect::<Result<_>>()?;
-            // coef[j][i]: the multiple of candidate j's direction in sample i's step.
-            let mut coef = vec![vec![0.0; n]; m];
-            for i in (0..n).filter(|&i| active[i]) {
+            // coef[j][p]: the multiple of candidate j's direction in the step
+            // of the p-th image still standing.
+            let mut coef = vec![vec![0.0; idx.len()]; m];
+            for p in (0..idx.len()).filter(|&p| standing[p]) {
                 let nearest = (0..m)
-                    .filter(|&j| dual[j][i] > 0.0 && dual[j][i].is_finite())
-                    .map(|j| (j, gaps[j][i].abs() / dual[j][i]))
+                    .filter(|&j| dual[j][p] > 0.0 && dual[j][p].is_finite())
+                    .map(|j| (j, gaps[j][p].abs() / dual[j][p]))
                     .min_by(|a, b| a.1.total_cmp(&b.1));
                 if let Some((j, dist)) = nearest {
-                    coef[j][i] = match c.norm {
-                        Norm::L2 => (dist + NUDGE) / dual[j][i],
+                    coef[j][p] = match c.norm {
+                        Norm::L2 => (dist + NUDGE) / dual[j][p],
                         Norm::Linf => dist + NUDGE,
                     };
                 }
             }
+            let mut r_new = r_a;
             for (j, g) in grads.iter().enumerate() {
                 if coef[j].iter().any(|&v| v != 0.0) {
                     let dir = match c.norm {
                         Norm::L2 => g.clone(),
                         Norm::Linf => g.sign()?,
                     };
-                    r_tot = (r_tot + scale_per_sample(&dir, &coef[j])?)?;
+                    r_new = (r_new + scale_per_sample(&dir, &coef[j])?)?;
                 }
             }
-            cur = (x + r_tot.affine(1.0 + c.overshoot, 0.0)?)?;
-            if basis.is_none() {
-                cur = cur.clamp(0.0, 1.0)?;
-            }
+            r_tot = if idx.len() == n {
+                r_new
+            } else {
+                scatter_rows(&r_tot, &idx, &r_new)?
+            };
         }
-        let flipped: Vec<bool> = pred.iter().zip(&labels).map(|(p, y)| p != y).collect();
+        let mut cur = (x + r_tot.affine(1.0 + c.overshoot, 0.0)?)?;
+        if basis.is_none() {
+            cur = cur.clamp(0.0, 1.0)?;
+        }
         let margins = per_sample_norms(&(&cur - x)?, c.norm)?
             .into_iter()
             .zip(&flipped)
