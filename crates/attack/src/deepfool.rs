@@ -73,6 +73,10 @@ impl DeepFoolConfig {
 /// A run that has not crossed the boundary within [`DeepFoolConfig::steps`]
 /// is censored: [`Margins::margins`] is `None` for it, never the length of
 /// the perturbation it stopped at (which would understate the margin).
+/// Within a subspace, a candidate whose projected gradient is rounding
+/// noise (at most `100 eps` of the full gradient's norm) is no direction:
+/// an image with no other candidate stays put and ends censored, rather
+/// than stepping along noise to a huge, meaningless margin.
 ///
 /// Without a subspace the result is clipped to `[0, 1]` after every step,
 /// like the reference implementation. With a subspace it is NOT clipped:
@@ -247,6 +251,9 @@ impl DeepFool {
             let f_label = l.gather(&y_a, 1)?;
             let mut gaps = Vec::with_capacity(m);
             let mut grads = Vec::with_capacity(m);
+            // Per candidate and image: the projected gradient norm below
+            // which the projection is rounding noise of the full gradient.
+            let mut floors: Vec<Vec<f64>> = Vec::with_capacity(m);
             for j in 0..m {
                 let col: Vec<u32> = idx.iter().map(|&i| others[i][j]).collect();
                 let col = Tensor::from_vec(col, (idx.len(), 1), x.device())?;
@@ -256,6 +263,13 @@ impl DeepFool {
                     None => x_a.zeros_like()?,
                 };
                 gaps.push(to_f64_vec(&gap)?);
+                floors.push(match &basis {
+                    Some(_) => per_sample_norms(&g, Norm::L2)?
+                        .into_iter()
+                        .map(|v| v * projection_noise(x.dtype()))
+                        .collect(),
+                    None => vec![0.0; idx.len()],
+                });
                 grads.push(project(g)?);
             }
             let dual: Vec<Vec<f64>> = grads
@@ -270,7 +284,7 @@ impl DeepFool {
             let mut coef = vec![vec![0.0; idx.len()]; m];
             for p in (0..idx.len()).filter(|&p| standing[p]) {
                 let nearest = (0..m)
-                    .filter(|&j| dual[j][p] > 0.0 && dual[j][p].is_finite())
+                    .filter(|&j| dual[j][p] > floors[j][p] && dual[j][p].is_finite())
                     .map(|j| (j, gaps[j][p].abs() / dual[j][p]))
                     .min_by(|a, b| a.1.total_cmp(&b.1));
                 if let Some((j, dist)) = nearest {
@@ -311,6 +325,22 @@ impl DeepFool {
             flipped,
         })
     }
+}
+
+/// The relative size of the rounding noise of a projection onto a
+/// subspace, `100 eps` of the dtype: a projected gradient no longer than
+/// this fraction of the full gradient is orthogonal to the subspace to
+/// working precision (the model is blind along it there). Stepping along
+/// it would follow rounding noise to a huge "margin"; such a candidate is
+/// skipped, and an image with no other is censored, not flipped.
+fn projection_noise(dtype: DType) -> f64 {
+    let eps = match dtype {
+        DType::F64 => f64::EPSILON,
+        DType::F16 => 9.77e-4,
+        DType::BF16 => 7.81e-3,
+        _ => f64::from(f32::EPSILON),
+    };
+    100.0 * eps
 }
 
 fn check_basis(b: &Tensor) -> Result<()> {

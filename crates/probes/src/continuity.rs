@@ -7,6 +7,7 @@
 //! photometric kinds; reliance on semantics (Sec. 4.3) means low accuracy
 //! under the semantic-destroying kinds.
 
+use crate::stats::median_of_sorted;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
 use sc_core::{Classifier, Level, Seed};
@@ -110,7 +111,7 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
 /// Checks that `model` was made for `set`: the same number of classes
 /// and the same image shape. Otherwise accuracies would compare labels of
 /// one class list with predictions over another (a silent wrong number).
-fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
+pub(crate) fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
     let problem = if set.num_classes() != model.num_classes() {
         format!(
             "the images have {} classes, the model {} has {}",
@@ -206,11 +207,8 @@ pub fn perturbation_sweep(
             let mean = values.iter().sum::<f64>() / n;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
             values.sort_by(f64::total_cmp);
-            let median = if values.len() % 2 == 1 {
-                values[values.len() / 2]
-            } else {
-                0.5 * (values[values.len() / 2 - 1] + values[values.len() / 2])
-            };
+            // The set is not empty (checked above), so neither is `values`.
+            let median = median_of_sorted(&values).unwrap_or(f64::NAN);
             SweepEntry {
                 kind: kind.name().to_string(),
                 level: level.get(),

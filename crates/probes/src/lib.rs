@@ -7,6 +7,10 @@
 //!   pass: a model that relies on semantics loses accuracy when they are
 //!   destroyed). Perturbations that cannot act on the images (hue on gray
 //!   images) are listed as not applicable, never measured as DS = 0.
+//! - [`margin`]: the distance to the decision boundary along diagonal bands
+//!   of the 2-D DCT spectrum ([`dct`]), by DeepFool restricted to each band
+//!   (Ortiz-Jimenez et al. 2020, "Hold me tight!"); images that do not flip
+//!   are reported as such, never averaged in.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -35,6 +39,9 @@
 //! ```
 
 pub mod continuity;
+pub mod dct;
+pub mod margin;
+mod stats;
 
 /// Errors of `sc-probes`.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +68,9 @@ pub enum Error {
     /// From sc-core (levels, seeds).
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From an attack (DeepFool of the margin probe).
+    #[error(transparent)]
+    Attack(#[from] sc_attack::Error),
     /// From candle (the model's forward pass).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
