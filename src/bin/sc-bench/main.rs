@@ -11,6 +11,8 @@ mod data;
 mod eval;
 mod model;
 mod perturb;
+mod probe;
+mod shim;
 mod speed;
 mod sweep;
 mod train;
@@ -51,6 +53,11 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
     Attribute(attribute::AttributeArgs),
+    /// Probes of a trained model: margins per frequency band, ...
+    Probe {
+        #[command(subcommand)]
+        command: probe::ProbeCommand,
+    },
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -106,6 +113,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Probe { command } => probe::run(command),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
     };

@@ -306,14 +306,14 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         Method::Gradcam => GradCam.name(),
         Method::Lime => lime.name(),
     };
-    let mut models = vec![(model_label(&args.model), args.model.clone())];
+    let mut models = vec![(ModelArgs::label(&args.model), args.model.clone())];
     for run in &args.compare {
         let m = ModelArgs {
             model: None,
             weights: None,
             run: Some(run.clone()),
         };
-        models.push((model_label(&m), m));
+        models.push((ModelArgs::label(&m), m));
     }
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
@@ -377,11 +377,4 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         json["compare"] = serde_json::Value::Array(others);
     }
     out.json(&json)
-}
-
-/// A short name for a model: its run directory's or weights file's name.
-fn model_label(m: &ModelArgs) -> String {
-    let path = m.run.as_ref().or(m.weights.as_ref());
-    path.and_then(|p| p.file_stem())
-        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
 }
