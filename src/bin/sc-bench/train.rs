@@ -5,24 +5,42 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sc_models::Arch;
 use sc_train::{EpochMetrics, InitInfo, Observer, Regime, StepInfo, TrainConfig};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Train a classifier in one of the paper's four regimes.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Data set (see `data info`; the same syntax as every command's
-    /// `--data`); default shapes.
-    #[arg(long, value_parser = data_spec)]
-    data: Option<String>,
-    /// small-cnn, resnet18 or resnet50.
-    #[arg(long)]
-    model: Option<Arch>,
+    #[command(flatten)]
+    flags: TrainFlags,
     /// base, c, adv or adv-c.
     #[arg(long)]
     regime: Option<Regime>,
     /// Weight of the continuity term.
     #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,
+    /// The run directory (config.toml, checkpoints/, metrics.jsonl).
+    #[arg(long)]
+    run: PathBuf,
+    /// Continue the run in --run from its last complete checkpoint, with its
+    /// config.toml; only --epochs may change.
+    #[arg(long)]
+    resume: bool,
+    /// {test_accuracy, epochs, seconds, run, ...} on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The training options every command that trains shares (`train`,
+/// `alpha-sweep`): all but the regime, alpha and the run directory.
+#[derive(Args)]
+pub struct TrainFlags {
+    /// Data set (see `data info`; the same syntax as every command's
+    /// `--data`); default shapes.
+    #[arg(long, value_parser = data_spec)]
+    pub data: Option<String>,
+    /// small-cnn, resnet18 or resnet50.
+    #[arg(long)]
+    model: Option<Arch>,
     #[arg(long)]
     epochs: Option<u64>,
     #[arg(long)]
@@ -38,24 +56,14 @@ pub struct TrainArgs {
     /// .safetensors file; another class count gets a new final layer.
     #[arg(long, value_name = "RUN_OR_WEIGHTS")]
     init: Option<String>,
-    /// The run directory (config.toml, checkpoints/, metrics.jsonl).
-    #[arg(long)]
-    run: PathBuf,
-    /// Continue the run in --run from its last complete checkpoint, with its
-    /// config.toml; only --epochs may change.
-    #[arg(long)]
-    resume: bool,
     /// A TOML file of options; command-line flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Any other option as KEY=VALUE (e.g. --set schedule=cosine --set pgd_steps=5).
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    pub set: Vec<String>,
     #[command(flatten)]
-    device: crate::args::DeviceArgs,
-    /// {test_accuracy, epochs, seconds, run, ...} on stdout.
-    #[arg(long)]
-    json: bool,
+    pub device: crate::args::DeviceArgs,
 }
 
 /// `--data` checked as every command checks it, but kept as written: it is
@@ -67,8 +75,14 @@ fn data_spec(value: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-impl TrainArgs {
-    fn overrides(&self) -> Result<Vec<(String, String)>> {
+impl TrainFlags {
+    /// The configuration overrides these flags, `regime` and `alpha` ask
+    /// for, as `(key, TOML value)`.
+    fn overrides(
+        &self,
+        regime: Option<Regime>,
+        alpha: Option<f64>,
+    ) -> Result<Vec<(String, String)>> {
         let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
         let mut out = Vec::new();
         let mut push = |k: &str, v: Option<String>| {
@@ -78,8 +92,8 @@ impl TrainArgs {
         };
         push("data", self.data.as_deref().map(quoted));
         push("model", self.model.map(|a| quoted(a.name())));
-        push("regime", self.regime.map(|r| quoted(r.name())));
-        push("alpha", self.alpha.map(|v| format!("{v:?}")));
+        push("regime", regime.map(|r| quoted(r.name())));
+        push("alpha", alpha.map(|v| format!("{v:?}")));
         push("epochs", self.epochs.map(|v| v.to_string()));
         push("batch_size", self.batch_size.map(|v| v.to_string()));
         push("lr", self.lr.map(|v| format!("{v:?}")));
@@ -100,6 +114,8 @@ impl TrainArgs {
 struct Bars {
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// Steps taken by this process.
+    steps: u64,
 }
 
 impl Observer for Bars {
@@ -136,6 +152,7 @@ impl Observer for Bars {
     }
 
     fn step(&mut self, info: &StepInfo) {
+        self.steps += 1;
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -179,25 +196,51 @@ impl Observer for Bars {
     }
 }
 
+/// What [`train_run`] did.
+pub struct Trained {
+    /// The configuration the run was trained with.
+    pub config: TrainConfig,
+    /// The report of sc-train.
+    pub report: sc_train::TrainReport,
+    /// Optimisation steps taken by this call (0: the run was already finished).
+    pub steps_now: u64,
+}
+
+/// Trains (or, with `resume`, continues) the run in `dir` as `flags`,
+/// `regime` and `alpha` say, through sc-train's own resume checks: a
+/// resumed run takes its stored config.toml, where only `epochs` may change.
+pub fn train_run(
+    flags: &TrainFlags,
+    regime: Option<Regime>,
+    alpha: Option<f64>,
+    dir: &Path,
+    resume: bool,
+) -> Result<Trained> {
+    let overrides = flags.overrides(regime, alpha)?;
+    let stored = dir.join("config.toml");
+    let config = if resume && stored.is_file() {
+        TrainConfig::resolve_resumed(&stored, flags.config.as_deref(), &overrides)?
+    } else {
+        TrainConfig::resolve(flags.config.as_deref(), &overrides)?
+    };
+    let device = flags.device.open()?;
+    let mut bars = Bars {
+        bar: None,
+        quiet: false,
+        steps: 0,
+    };
+    let report = sc_train::train(&config, dir, resume, &device, &mut bars)?;
+    Ok(Trained {
+        config,
+        report,
+        steps_now: bars.steps,
+    })
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let out = Out::new(args.json);
-    let stored = args.run.join("config.toml");
-    let config = if args.resume && stored.is_file() {
-        TrainConfig::resolve_resumed(&stored, args.config.as_deref(), &args.overrides()?)?
-    } else {
-        TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?
-    };
-    let device = args.device.open()?;
-    let report = sc_train::train(
-        &config,
-        &args.run,
-        args.resume,
-        &device,
-        &mut Bars {
-            bar: None,
-            quiet: false,
-        },
-    )?;
+    let Trained { config, report, .. } =
+        train_run(&args.flags, args.regime, args.alpha, &args.run, args.resume)?;
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",
         report
