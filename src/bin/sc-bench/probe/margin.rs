@@ -39,7 +39,7 @@ pub struct MarginArgs {
     #[arg(long, default_value_t = 50, value_parser = at_least_one)]
     max_iter: usize,
     /// The perturbation found is scaled by 1 + overshoot.
-    #[arg(long, default_value_t = 0.02, value_parser = overshoot)]
+    #[arg(long, default_value_t = 0.02, value_parser = overshoot, allow_negative_numbers = true)]
     overshoot: f64,
     #[arg(long, default_value_t = 128, value_parser = batch_size)]
     batch_size: usize,
