@@ -34,6 +34,7 @@
 
 mod error;
 mod imageset;
+mod selection;
 mod spec;
 
 pub mod cifar;
@@ -48,4 +49,5 @@ pub mod svhn;
 
 pub use error::{Error, Result};
 pub use imageset::{Batch, Batches, Dataset, ImageSet, Order};
+pub use selection::Selection;
 pub use spec::DataSpec;

@@ -5,7 +5,8 @@
 //! previews and before/after pictures of perturbations. Every file is written
 //! to a temporary name and renamed ([`write_atomic`]), so an interrupted run
 //! never leaves a torn file. [`heat_overlay`] draws an attribution map in
-//! [`viridis`] over its image.
+//! [`viridis`] over its image. [`plot`] describes line, scatter and bar
+//! charts as values and draws them to PNG and SVG.
 //!
 //! ```
 //! use sc_report::ImageGrid;
@@ -22,6 +23,7 @@
 mod font;
 mod grid;
 mod heatmap;
+pub mod plot;
 
 pub use font::{draw_text, text_height, text_width};
 pub use grid::ImageGrid;
@@ -50,6 +52,15 @@ pub enum Error {
         #[source]
         /// The underlying error.
         source: image::ImageError,
+    },
+    /// A figure that cannot be drawn: a bad value (named by its series) or
+    /// a plotting failure.
+    #[error("figure {what}: {problem}")]
+    Plot {
+        /// The series, axis or figure concerned.
+        what: String,
+        /// What is wrong, and what was expected.
+        problem: String,
     },
     /// Input that does not describe an image.
     #[error("invalid image {what}: {problem}")]

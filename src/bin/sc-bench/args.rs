@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
-use sc_data::{DataSpec, Dataset, ImageSet};
+use sc_data::{DataSpec, Dataset, ImageSet, Selection};
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,6 +51,43 @@ impl DataArgs {
             Some(n) => set.take(n),
             None => set.clone(),
         })
+    }
+}
+
+/// Which test images a probe uses: `--limit N` (the first N) or
+/// `--per-class N` (the first N of each class, in data-set order).
+#[derive(Args, Clone, Debug, Default)]
+pub struct SelectionArgs {
+    /// Use the first N test images.
+    #[arg(long, conflicts_with = "per_class")]
+    pub limit: Option<usize>,
+    /// Use the first N test images of each class (in data-set order).
+    #[arg(long)]
+    pub per_class: Option<usize>,
+}
+
+impl SelectionArgs {
+    /// The choice these flags make (every image when neither is given).
+    pub fn selection(&self) -> Selection {
+        match (self.limit, self.per_class) {
+            (Some(n), _) => Selection::First(n),
+            (None, Some(n)) => Selection::PerClass(n),
+            (None, None) => Selection::All,
+        }
+    }
+}
+
+impl DataArgs {
+    /// The selected test images and their positions in the evaluated split
+    /// (the test split, or the only one).
+    pub fn test_selection(&self, sel: &SelectionArgs) -> Result<(ImageSet, Vec<usize>)> {
+        let data = self.load()?;
+        let set = data
+            .test_or_only()
+            .with_context(|| format!("{}: the data set has no images", data.name))?;
+        let indices = sel.selection().indices(set)?;
+        let chosen = set.select(&indices)?;
+        Ok((chosen, indices))
     }
 }
 
