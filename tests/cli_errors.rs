@@ -617,6 +617,11 @@ fn margin_probe_and_alpha_sweep_reject_bad_input_in_one_line() {
         (margin(&["--overshoot", "-1"]), vec!["--overshoot", ">= 0"]),
         (margin(&["--overshoot", "nan"]), vec!["--overshoot"]),
         (
+            margin(&["--per-class", "1000"]),
+            vec!["per-class", "1000 images of each class", "has"],
+        ),
+        (margin(&["--limit", "0"]), vec!["limit", "at least 1"]),
+        (
             margin(&["--limit", "2", "--per-class", "1"]),
             vec!["--limit", "--per-class"],
         ),

@@ -2,9 +2,8 @@
 //! test accuracy and the continuity score (the sum over the four
 //! photometric kinds of Table 1 of the mean DS at level 1) per alpha.
 
-use crate::args::DataArgs;
+use crate::args::{DataArgs, SelectionArgs};
 use crate::model::ModelArgs;
-use crate::shim::{test_selection, LineChart, SelectionArgs, Series};
 use crate::train::{train_run, TrainFlags};
 use crate::Out;
 use anyhow::{bail, Context, Result};
@@ -12,6 +11,7 @@ use clap::Args;
 use sc_core::{Level, Seed};
 use sc_perturb::PerturbationKind;
 use sc_probes::continuity::{perturbation_sweep, SweepOptions};
+use sc_report::plot::{LineChart, Series};
 use sc_train::Regime;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -78,11 +78,13 @@ fn alpha_dir(root: &Path, alpha: f64) -> PathBuf {
     root.join(format!("alpha-{alpha}"))
 }
 
-/// The two curves on one log-scaled axis, each relative to its value at
-/// the smallest alpha (both start at 1: the paper's claim is that accuracy
-/// stays near 1 while the score falls). Alpha 0 cannot sit on a log axis:
-/// it is drawn at a tenth of the smallest positive alpha, as the label says.
-fn chart(points: &[(f64, f64, f64)]) -> Result<LineChart> {
+/// The two curves on one axis, each relative to its value at the smallest
+/// alpha, so both start at 1 (the paper's claim: accuracy stays near 1
+/// while the score falls); a curve whose value there is 0 is drawn raw, as
+/// its legend says. The y axis is linear (an accuracy may be 0). Alpha 0
+/// cannot sit on a log x axis: it is drawn at a tenth of the smallest
+/// positive alpha, as the x label says.
+fn chart(points: &[(f64, f64, f64)]) -> LineChart {
     let positive = points
         .iter()
         .map(|p| p.0)
@@ -98,39 +100,42 @@ fn chart(points: &[(f64, f64, f64)]) -> Result<LineChart> {
     };
     let mut sorted = points.to_vec();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (_, acc0, score0) = sorted[0];
-    let curve = |label: &str,
-                 reference: f64,
-                 value: fn(&(f64, f64, f64)) -> f64|
-     -> Result<Series> {
-        if reference <= 0.0 {
-            bail!("cannot draw {label} relative to its value at the smallest alpha: it is {reference}");
-        }
-        Ok(Series {
-            label: label.to_string(),
+    let first = sorted[0];
+    let curve = |label: &str, value: fn(&(f64, f64, f64)) -> f64| -> Series {
+        let reference = value(&first);
+        let (scale, label) = if reference > 0.0 {
+            (reference, label.to_string())
+        } else {
+            (
+                1.0,
+                format!("{label} (raw: {reference} at alpha {})", first.0),
+            )
+        };
+        Series {
+            label,
             points: sorted
                 .iter()
-                .map(|p| (x_of(p.0), value(p) / reference))
+                .map(|p| (x_of(p.0), value(p) / scale))
                 .collect(),
             band: None,
-        })
+        }
     };
-    let zero = if log_x && sorted[0].0 == 0.0 {
+    let zero = if log_x && first.0 == 0.0 {
         format!(" (alpha 0 drawn at {})", positive / 10.0)
     } else {
         String::new()
     };
-    Ok(LineChart {
+    LineChart {
         title: "Accuracy and continuity score against alpha (paper Fig. 4)".into(),
         x_label: format!("alpha{zero}"),
-        y_label: format!("relative to alpha = {}", sorted[0].0),
+        y_label: format!("relative to alpha = {}", first.0),
         log_x,
-        log_y: true,
+        log_y: false,
         series: vec![
-            curve("test accuracy", acc0, |p| p.1)?,
-            curve("continuity score (sum of level-1 mean DS)", score0, |p| p.2)?,
+            curve("test accuracy", |p| p.1),
+            curve("continuity score (sum of level-1 mean DS)", |p| p.2),
         ],
-    })
+    }
 }
 
 pub fn run(args: AlphaSweepArgs) -> Result<()> {
@@ -157,7 +162,7 @@ pub fn run(args: AlphaSweepArgs) -> Result<()> {
             data: trained.config.data.parse().context("the run's data")?,
             image_size: None,
         };
-        let (set, _) = test_selection(&data, &args.selection)?;
+        let (set, _) = data.test_selection(&args.selection)?;
         let model = ModelArgs {
             model: None,
             weights: None,
@@ -200,7 +205,7 @@ pub fn run(args: AlphaSweepArgs) -> Result<()> {
     sc_core::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     let png = args.run.join("alpha-sweep.png");
-    chart(&points)?
+    chart(&points)
         .save_png(&png, (800, 500))
         .with_context(|| format!("writing {}", png.display()))?;
     out.say(format!("wrote {} and {}", path.display(), png.display()));
@@ -228,13 +233,22 @@ mod tests {
 
     #[test]
     fn the_chart_puts_alpha_zero_a_decade_below_and_starts_both_curves_at_one() {
-        let c = chart(&[(0.1, 0.8, 2.0), (0.0, 0.9, 8.0), (1.0, 0.6, 1.0)]).unwrap();
-        assert!(c.log_x && c.log_y);
+        let c = chart(&[(0.1, 0.8, 2.0), (0.0, 0.9, 8.0), (1.0, 0.6, 1.0)]);
+        assert!(c.log_x && !c.log_y);
         assert!(c.x_label.contains("alpha 0 drawn at 0.01"), "{}", c.x_label);
         let acc = &c.series[0].points;
         assert_eq!(acc[0], (0.1 / 10.0, 1.0));
         assert!((acc[2].1 - 0.6 / 0.9).abs() < 1e-12);
         assert_eq!(c.series[1].points[1], (0.1, 0.25));
-        assert!(chart(&[(0.0, 0.0, 1.0)]).is_err());
+        let raw = chart(&[(0.0, 0.0, 4.0), (0.5, 0.5, 1.0)]);
+        assert!(
+            raw.series[0].label.contains("raw"),
+            "{}",
+            raw.series[0].label
+        );
+        assert_eq!(raw.series[0].points[1], (0.5, 0.5));
+        assert_eq!(raw.series[1].points[1], (0.5, 0.25));
+        let only_zero = chart(&[(0.0, 0.5, 1.0)]);
+        assert!(!only_zero.log_x && only_zero.series[0].points == [(0.0, 1.0)]);
     }
 }

@@ -13,7 +13,6 @@ mod eval;
 mod model;
 mod perturb;
 mod probe;
-mod shim;
 mod speed;
 mod sweep;
 mod train;

@@ -2,14 +2,14 @@
 //! diagonal bands of the DCT spectrum (Ortiz-Jimenez et al. 2020, "Hold me
 //! tight!"), for one or several models on the same images.
 
-use crate::args::{batch_size, DataArgs, DeviceArgs};
+use crate::args::{batch_size, DataArgs, DeviceArgs, SelectionArgs};
 use crate::model::ModelsArgs;
-use crate::shim::{test_selection, LineChart, SelectionArgs, Series};
 use crate::Out;
 use anyhow::{Context, Result};
 use clap::Args;
 use sc_probes::dct::diagonal_bands;
 use sc_probes::margin::{margin_probe, MarginOptions, MarginReport};
+use sc_report::plot::{LineChart, Series};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -108,9 +108,10 @@ fn csv(results: &[(String, MarginReport, f64)], indices: &[usize]) -> String {
 
 /// The companion's figure: median margin per band, log scale, one line per
 /// model; a band whose median is undefined (at most half flipped) has no
-/// point, and the legend says how many are missing.
-fn chart(results: &[(String, MarginReport, f64)]) -> LineChart {
-    let series = results
+/// point, and the legend says how many are missing. `None` when no model
+/// has a single defined median (nothing to draw).
+fn chart(results: &[(String, MarginReport, f64)]) -> Option<LineChart> {
+    let series: Vec<Series> = results
         .iter()
         .map(|(label, r, _)| {
             let points: Vec<(f64, f64)> = r
@@ -129,9 +130,13 @@ fn chart(results: &[(String, MarginReport, f64)]) -> LineChart {
                 band: None,
             }
         })
+        .filter(|s| !s.points.is_empty())
         .collect();
+    if series.is_empty() {
+        return None;
+    }
     let first = &results[0].1;
-    LineChart {
+    Some(LineChart {
         title: format!(
             "Median margin per DCT band ({}x{} blocks, step {}, {} images)",
             first.band_size, first.band_size, first.band_step, first.images
@@ -141,14 +146,14 @@ fn chart(results: &[(String, MarginReport, f64)]) -> LineChart {
         log_x: false,
         log_y: true,
         series,
-    }
+    })
 }
 
 pub fn run(args: MarginArgs) -> Result<()> {
     let out = Out::new(args.json);
     let models = args.models.each()?;
     let device = args.device.open()?;
-    let (set, indices) = test_selection(&args.data, &args.selection)?;
+    let (set, indices) = args.data.test_selection(&args.selection)?;
     diagonal_bands(set.image_shape(), args.band_size, args.band_step).with_context(|| {
         format!(
             "--band-size {} --band-step {}",
@@ -199,11 +204,19 @@ pub fn run(args: MarginArgs) -> Result<()> {
         let path = dir.join("margins.csv");
         sc_core::write_atomic(&path, csv(&results, &indices).as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
+        out.say(format!("wrote {}", path.display()));
         let png = dir.join("margins.png");
-        chart(&results)
-            .save_png(&png, (800, 500))
-            .with_context(|| format!("writing {}", png.display()))?;
-        out.say(format!("wrote {} and {}", path.display(), png.display()));
+        match chart(&results) {
+            Some(c) => {
+                c.save_png(&png, (800, 500))
+                    .with_context(|| format!("writing {}", png.display()))?;
+                out.say(format!("wrote {}", png.display()));
+            }
+            None => out.say(format!(
+                "{} not drawn: no band of any model has a median margin (at most half flipped everywhere)",
+                png.display()
+            )),
+        }
     }
     let mut reports: Vec<serde_json::Value> = results
         .iter()
