@@ -46,6 +46,9 @@ pub struct MarginOptions {
     pub overshoot: f64,
     /// Images per DeepFool batch (memory, not results, depends on it).
     pub batch_size: usize,
+    /// DeepFool's candidate gradients in one pass of the batch repeated per
+    /// candidate ([`DeepFoolConfig::one_pass`]); same result, other speed.
+    pub one_pass: bool,
 }
 
 impl Default for MarginOptions {
@@ -57,6 +60,7 @@ impl Default for MarginOptions {
             max_iter: 50,
             overshoot: 0.02,
             batch_size: 128,
+            one_pass: false,
         }
     }
 }
@@ -199,6 +203,7 @@ pub fn margin_probe(
             overshoot: opts.overshoot,
             candidates: opts.candidates,
             subspace: Some(band.basis(shape, device)?),
+            one_pass: opts.one_pass,
             ..DeepFoolConfig::new(Norm::L2)
         })?;
         let mut margins = Vec::with_capacity(set.len());

@@ -467,7 +467,7 @@ fn deepfool_reports_a_run_out_of_budget_as_censored_not_as_a_margin() {
 /// of a batch equal those of the images run one at a time (as the
 /// reference implementation runs them), up to f32 rounding.
 #[test]
-fn deepfool_on_a_batch_equals_deepfool_image_by_image() {
+fn deepfool_on_a_batch_equals_deepfool_image_by_image_and_in_one_pass() {
     let model = TwoLayer::random(5, 16, SHAPE, 88);
     let x = images(12, SHAPE, 0.0, 1.0, 89);
     let y = predict(&model, &x);
@@ -496,8 +496,25 @@ fn deepfool_on_a_batch_equals_deepfool_image_by_image() {
             early > 0 && early < 12,
             "{early} of 12 flipped after one step: the batch would never shrink"
         );
-        let df = DeepFool::new(config).unwrap();
+        let df = DeepFool::new(config.clone()).unwrap();
         let batch = df.margins(&model, &x, &y).unwrap();
+        // The one-pass Jacobian (batch repeated per candidate) is the same
+        // computation arranged differently.
+        let one_pass = DeepFool::new(DeepFoolConfig {
+            one_pass: true,
+            ..config
+        })
+        .unwrap()
+        .margins(&model, &x, &y)
+        .unwrap();
+        assert_eq!(one_pass.flipped, batch.flipped);
+        for (a, b) in one_pass.margins.iter().zip(&batch.margins) {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-4 * a.max(1e-3), "{a} vs {b}"),
+                (None, None) => {}
+                other => panic!("{other:?}"),
+            }
+        }
         for i in 0..12 {
             let xi = x.narrow(0, i, 1).unwrap();
             let yi = y.narrow(0, i, 1).unwrap();

@@ -43,6 +43,11 @@ pub struct MarginArgs {
     overshoot: f64,
     #[arg(long, default_value_t = 128, value_parser = batch_size)]
     batch_size: usize,
+    /// Compute DeepFool's candidate gradients in one forward/backward pass
+    /// of the batch repeated per candidate instead of one backward pass per
+    /// candidate: the same margins, more work in fewer, larger calls.
+    #[arg(long)]
+    one_pass: bool,
     /// Write margins.csv (every image in every band) and margins.png
     /// (median margin per band, one line per model) into this directory.
     #[arg(long)]
@@ -167,6 +172,7 @@ pub fn run(args: MarginArgs) -> Result<()> {
         max_iter: args.max_iter,
         overshoot: args.overshoot,
         batch_size: args.batch_size,
+        one_pass: args.one_pass,
     };
     let data = args.data.data.to_string();
     let mut results = Vec::with_capacity(models.len());
