@@ -345,8 +345,8 @@ fn per_candidate_gradients(
     let f_label = l.gather(y_a, 1)?;
     let mut gaps = Vec::with_capacity(m);
     let mut grads = Vec::with_capacity(m);
-    for j in 0..m {
-        let col: Vec<u32> = idx.iter().map(|&i| others[i][j]).collect();
+    let columns = (0..m).map(|j| idx.iter().map(|&i| others[i][j]).collect::<Vec<u32>>());
+    for col in columns {
         let col = Tensor::from_vec(col, (idx.len(), 1), l.device())?;
         let gap = (l.gather(&col, 1)? - &f_label)?.squeeze(1)?;
         let g = match gap.sum_all()?.backward()?.get(var.as_tensor()) {

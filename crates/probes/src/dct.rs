@@ -175,7 +175,7 @@ mod tests {
                     } else {
                         0.5f64.sqrt()
                     };
-                    for p in 0..64 {
+                    for (p, &value) in b[r].iter().enumerate() {
                         let (ch, rest) = (p / 32, p % 32);
                         let (i, j) = (rest / 4, rest % 4);
                         let expected = if ch == channel {
@@ -185,7 +185,7 @@ mod tests {
                         } else {
                             0.0
                         };
-                        let got = f64::from(b[r][p]);
+                        let got = f64::from(value);
                         assert!(
                             (got - expected).abs() < 1e-6,
                             "row {r} ({channel}, {u}, {v}) pixel {p}: {got} vs {expected}"
