@@ -126,6 +126,42 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     let coarse = t["coarse"].dims();
     assert_eq!(coarse[0], 4);
     assert!(coarse[1] < 16 && coarse[2] < 16, "{coarse:?}");
+    // --layer: block1 keeps the full 16x16 resolution (block4 is 2x2);
+    // an unknown layer names the available ones.
+    let cam1 = json_of(&sc_bench(&[
+        "attribute",
+        "--run",
+        r,
+        "--data",
+        data,
+        "--method",
+        "gradcam",
+        "--layer",
+        "block1",
+        "--limit",
+        "4",
+        "--save-maps",
+        cam_maps.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(cam1["n"], 4);
+    let t = candle_core::safetensors::load(&cam_maps, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(t["coarse"].dims(), [4, 16, 16]);
+    let e = error_of(&[
+        "attribute",
+        "--run",
+        r,
+        "--data",
+        data,
+        "--method",
+        "gradcam",
+        "--layer",
+        "fc",
+    ]);
+    assert!(
+        e.contains("--layer") && e.contains("block1, block2, block3, block4"),
+        "{e}"
+    );
 
     for method in ["saliency", "smoothgrad"] {
         let s = json_of(&sc_bench(&[
@@ -331,6 +367,11 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
             &["--top-k", "lime"],
         ),
         (&["--method", "magic"], &["--method", "saliency", "gradcam"]),
+        (
+            &["--method", "ig", "--layer", "layer3"],
+            &["--layer", "gradcam"],
+        ),
+        (&["--method", "ig", "--steps", "0"], &["--steps"]),
     ];
     for (extra, needles) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();

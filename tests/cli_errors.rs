@@ -25,6 +25,10 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
     let png = dir.path().join("p.png");
     let png = png.to_str().unwrap();
     let no_run = "/nonexistent/run";
+    // A directory that holds no training run.
+    let empty = dir.path().join("empty-run");
+    std::fs::create_dir(&empty).unwrap();
+    let empty_run = empty.to_str().unwrap();
     let table: Vec<(Vec<&str>, Vec<&str>)> = vec![
         // speed
         (vec!["speed", "--classes", "0"], vec!["--classes 0"]),
@@ -329,6 +333,83 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
                 "18446744073709551615",
             ],
             vec!["--steps", "at most 4096"],
+        ),
+        // probe discontinuity: no checkpoint, bad values
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+            ],
+            vec![no_run],
+        ),
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                empty_run,
+                "--data",
+                "shapes:20",
+            ],
+            vec![empty_run, "no complete checkpoint"],
+        ),
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:n=20,test=20",
+                "--per-class",
+                "3",
+            ],
+            vec!["per-class", "3 images of each class", "has 2"],
+        ),
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--limit",
+                "5",
+                "--per-class",
+                "1",
+            ],
+            vec!["--limit", "--per-class"],
+        ),
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--level",
+                "5",
+            ],
+            vec!["--level", "out of range"],
+        ),
+        (
+            vec![
+                "probe",
+                "discontinuity",
+                "--run",
+                no_run,
+                "--data",
+                "shapes:20",
+                "--batch-size",
+                "0",
+            ],
+            vec!["--batch-size", "at least 1"],
         ),
     ];
     for (args, needles) in &table {

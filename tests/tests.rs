@@ -1,11 +1,14 @@
 //! Integration tests: `sc-bench` run as a user runs it.
 
+mod api_ig_resnet;
 mod cli_attribute;
 mod cli_data;
 mod cli_errors;
 mod cli_eval;
 mod cli_perturb;
-mod cli_probe;
+mod cli_probe_discontinuity;
+mod cli_probe_margin;
+mod cli_report;
 mod cli_speed;
 mod cli_train;
 

@@ -12,14 +12,16 @@
 //!   dependency direction, libraries that print nothing and read no
 //!   environment.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
-//! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
-//!   the paper's study end to end (train the four regimes, PGD evaluation
-//!   with sanity checks, DS per perturbation and level, semantic-feature
-//!   probes, IG and GradCAM maps with their smoothness and mass on the
-//!   object) into `REPORT.md` + `report.json`. `--quick`: `shapes` on the
-//!   CPU in minutes; otherwise CIFAR-100 (`--data` = its binary folder) with
-//!   ResNet18 on CUDA (builds with `--features cuda`). Re-running skips
-//!   finished stages and resumes training.
+//! - `reproduce [--quick | --smoke] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
+//!   the paper's study end to end over seeds (train the four regimes, PGD
+//!   and worst-case evaluation with sanity checks, DS per perturbation and
+//!   level, semantic-feature probes, IG and GradCAM maps with their
+//!   smoothness and mass on the object), one JSON file per stage and seed,
+//!   then `study.json` and `sc-bench report` (REPORT.md, report.html,
+//!   figures). `--quick`: `shapes` on the CPU, 3 seeds; `--smoke`: every
+//!   stage on tiny subsets in seconds (CI); otherwise CIFAR-100 (`--data` =
+//!   its binary folder) with ResNet18 on CUDA (builds with `--features
+//!   cuda`). Re-running skips finished stages and resumes training.
 //! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
 //!   [--only LETTERS] [--out DIR]`: images/s of the training, continuity,
 //!   PGD-10 and IG-32 steps of small-cnn and resnet18 and GFLOP/s of the
@@ -68,7 +70,7 @@ const COMMANDS: [(&str, &[&str], &[&str]); 5] = [
     (
         "reproduce",
         &["--out", "--data", "--seeds", "--epochs", "--device"],
-        &["--quick"],
+        &["--quick", "--smoke"],
     ),
 ];
 
@@ -195,16 +197,26 @@ fn run() -> Result<()> {
             bench::bench(&root.join("target/release/sc-bench"), &opts)
         }
         "reproduce" => {
-            let quick = parsed.switch("--quick");
-            let out = parsed
-                .value("--out")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join(if quick { "runs/quick" } else { "runs/paper" }));
-            let mut plan = if quick {
+            let (quick, smoke) = (parsed.switch("--quick"), parsed.switch("--smoke"));
+            if quick && smoke {
+                bail!("--quick and --smoke are two different studies: give one");
+            }
+            let out = parsed.value("--out").map(PathBuf::from).unwrap_or_else(|| {
+                root.join(match (quick, smoke) {
+                    (true, _) => "runs/quick",
+                    (_, true) => "runs/smoke",
+                    _ => "runs/paper",
+                })
+            });
+            let mut plan = if quick || smoke {
                 if parsed.value("--data").is_some() {
-                    bail!("--data does not apply to --quick (it uses the embedded shapes set)");
+                    bail!("--data does not apply to --quick or --smoke (they use the embedded shapes set)");
                 }
-                reproduce::Plan::quick(out)
+                if smoke {
+                    reproduce::Plan::smoke(out)
+                } else {
+                    reproduce::Plan::quick(out)
+                }
             } else {
                 let data = parsed.value("--data").context(
                     "the full reproduction needs --data DIR (the CIFAR-100 binary folder; `sc-bench data fetch cifar100 --dir DIR`), or --quick",
@@ -216,12 +228,19 @@ fn run() -> Result<()> {
             if let Some(d) = parsed.value("--device") {
                 plan.device = d;
             }
-            let mut build = vec!["build", "--release", "--bin", "sc-bench"];
+            // The smoke study uses the dev build that the tests already made
+            // (no second, release build in CI); the others the release build.
+            let profile = if smoke { "debug" } else { "release" };
+            let mut build = vec!["build", "--bin", "sc-bench"];
+            if !smoke {
+                build.push("--release");
+            }
             if plan.device.starts_with("cuda") {
                 build.extend(["--features", "cuda"]);
             }
             cargo(&root, &build)?;
-            reproduce::reproduce(&root.join("target/release/sc-bench"), &plan)
+            let bin = target_dir(&root).join(profile).join("sc-bench");
+            reproduce::reproduce(&root, &bin, &plan)
         }
         other => bail!("internal: command {other:?} has no handler"),
     }
@@ -235,6 +254,14 @@ fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
 }
 
 fn project_root() -> Result<PathBuf> {

@@ -1,8 +1,11 @@
 //! `cargo xtask reproduce`: the paper's study, end to end, by running
-//! `sc-bench` stage by stage. Every stage writes its result as JSON in the
-//! output directory and is skipped when that file exists, so an interrupted
-//! reproduction re-run continues where it stopped (training itself resumes
-//! from its last checkpoint).
+//! `sc-bench` stage by stage. xtask only drives stages: every stage writes
+//! its result as JSON in the study directory and is skipped when that file
+//! exists (files are written atomically), so an interrupted reproduction
+//! re-run continues where it stopped (training itself resumes from its last
+//! checkpoint). At the end it writes the manifest `study.json` and runs
+//! `sc-bench report`, which renders `REPORT.md`, `report.html` and
+//! `figures/` from the JSON alone (`sc_report::study`).
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -10,19 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const REGIMES: [&str; 4] = ["base", "c", "adv", "adv-c"];
-const PHOTOMETRIC: [&str; 4] = ["brightness", "contrast", "saturation", "hue"];
-
-/// The paper's Table 2 (CIFAR-100, ResNet18): clean and PGD accuracy, %.
-const PAPER_TABLE2: [(&str, f64, f64); 4] = [
-    ("base", 66.99, 9.34),
-    ("c", 67.01, 16.01),
-    ("adv", 63.80, 44.30),
-    ("adv-c", 59.62, 54.04),
-];
 
 /// What to reproduce, at which size.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Which plan (`quick`, `smoke`, `paper`): the report's title says it.
+    pub name: &'static str,
     pub out: PathBuf,
     pub data: String,
     pub model: String,
@@ -41,26 +37,30 @@ pub struct Plan {
     pub apgd_steps: usize,
     /// Test images whose attribution maps are scored.
     pub attr_limit: usize,
+    /// IG's integration steps (sc-bench's default when `None`).
+    pub ig_steps: Option<usize>,
+    /// Why the plan departs from the paper where its configuration cannot
+    /// say it; shown in the report.
+    pub notes: Vec<String>,
 }
 
 /// The attribution methods of the report (paper Sec. 4.5, Fig. 6).
-const ATTRIBUTIONS: [(&str, &str); 2] = [
-    ("ig", "Integrated Gradients (32 steps)"),
-    ("gradcam", "GradCAM"),
-];
+const ATTRIBUTIONS: [&str; 2] = ["ig", "gradcam"];
 
 impl Plan {
-    /// The quick study: `shapes` on the CPU, minutes. Training from scratch
-    /// for a few thousand steps, the paper's alpha = 1 lets the continuity
-    /// term win before the model has learned anything (a near-constant
-    /// model has DS ~ 0); alpha = 0.1 keeps C comparable to base here.
+    /// The quick study: `shapes` on the CPU, 3 seeds. Training from
+    /// scratch for a few thousand steps, the paper's alpha = 1 lets the
+    /// continuity term win before the model has learned anything (a
+    /// near-constant model has DS ~ 0); alpha = 0.1 keeps C comparable to
+    /// base here.
     pub fn quick(out: PathBuf) -> Plan {
         Plan {
+            name: "quick",
             out,
             data: "shapes:n=6000,test=1000".into(),
             model: "small-cnn".into(),
             epochs: 10,
-            seeds: 1,
+            seeds: 3,
             device: "cpu".into(),
             train_set: vec![
                 "batch_size=64".into(),
@@ -76,6 +76,44 @@ impl Plan {
             sanity_samples: 100,
             apgd_steps: 100,
             attr_limit: 200,
+            ig_steps: None,
+            notes: vec![
+                "`shapes` (synthetic, embedded) and a small CNN instead of CIFAR-100 and ResNet18: the quick study runs on 2 CPU cores.".into(),
+                "Trained from scratch for 10 epochs, where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
+                "alpha 0.1: from scratch, alpha 1 lets the continuity term win before the model learns (a near-constant model has DS near 0).".into(),
+                "Training PGD with 2 steps of 4/255 instead of 10 of 2/255, for time; the evaluation uses the paper's PGD-10 and a stronger worst case.".into(),
+            ],
+        }
+    }
+
+    /// The smoke study: every stage on tiny subsets, seconds per stage, 2
+    /// seeds so that every interval is computed; it proves the pipeline
+    /// wires up and the report renders (CI), and its numbers mean nothing.
+    pub fn smoke(out: PathBuf) -> Plan {
+        Plan {
+            name: "smoke",
+            out,
+            data: "shapes:n=256,test=64".into(),
+            model: "small-cnn".into(),
+            epochs: 1,
+            seeds: 2,
+            device: "cpu".into(),
+            train_set: vec![
+                "batch_size=32".into(),
+                "alpha=0.1".into(),
+                "pgd_steps=1".into(),
+                "eval_limit=32".into(),
+            ],
+            eval_limit: 32,
+            pgd_restarts: 1,
+            sanity_samples: 8,
+            apgd_steps: 5,
+            attr_limit: 8,
+            ig_steps: Some(4),
+            notes: vec![
+                "A smoke test of the pipeline: tiny subsets, one epoch; its numbers mean nothing."
+                    .into(),
+            ],
         }
     }
 
@@ -83,11 +121,12 @@ impl Plan {
     /// converge from scratch, so 1e-3 with a cosine schedule), on CUDA.
     pub fn full(out: PathBuf, data_dir: &Path) -> Plan {
         Plan {
+            name: "paper",
             out,
             data: format!("cifar100:{}", data_dir.display()),
             model: "resnet18".into(),
             epochs: 60,
-            seeds: 1,
+            seeds: 3,
             device: "cuda".into(),
             train_set: vec![
                 "schedule=\"cosine\"".into(),
@@ -98,6 +137,8 @@ impl Plan {
             sanity_samples: 1000,
             apgd_steps: 100,
             attr_limit: 500,
+            ig_steps: None,
+            notes: vec!["Trained from scratch with a cosine schedule: the paper's Adam at 1e-5 converges too slowly from scratch.".into()],
         }
     }
 }
@@ -109,467 +150,326 @@ fn run_json<S: AsRef<str>>(bin: &Path, args: &[S], what: &str) -> Result<Value> 
         .args(&args)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .with_context(|| format!("running sc-bench for {what}"))?;
+        .with_context(|| format!("running {} for {what}", bin.display()))?;
     if !out.status.success() {
         bail!("{what} failed ({})", out.status);
     }
     serde_json::from_slice(&out.stdout).with_context(|| format!("{what}: stdout is not JSON"))
 }
 
-/// The JSON in `path`, or runs `make` and stores its result there (atomically).
-fn stage(path: &Path, make: impl FnOnce() -> Result<Value>) -> Result<Value> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        if let Ok(v) = serde_json::from_str(&text) {
+/// The JSON in `dir/file`, or runs `make` and stores its result there
+/// (atomically). Returns `file`, the manifest's name for it.
+fn stage(dir: &Path, file: String, make: impl FnOnce() -> Result<Value>) -> Result<String> {
+    let path = dir.join(&file);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if serde_json::from_str::<Value>(&text).is_ok() {
             eprintln!("skip: {} exists", path.display());
-            return Ok(v);
+            return Ok(file);
         }
     }
     let v = make()?;
-    crate::write_atomic(path, serde_json::to_string_pretty(&v)?)?;
-    Ok(v)
+    crate::write_atomic(&path, serde_json::to_string_pretty(&v)?)?;
+    Ok(file)
 }
 
-pub fn reproduce(bin: &Path, plan: &Plan) -> Result<()> {
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Trains one (regime, seed) run; its stage file name.
+fn train(bin: &Path, plan: &Plan, regime: &str, seed: u64, name: &str) -> Result<String> {
+    let run = plan.out.join(name);
+    stage(&plan.out, format!("{name}.train.json"), || {
+        let mut args = strings(&[
+            "train",
+            "--data",
+            &plan.data,
+            "--model",
+            &plan.model,
+            "--regime",
+            regime,
+        ]);
+        args.extend(strings(&[
+            "--epochs",
+            &plan.epochs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--run",
+            &run.display().to_string(),
+            "--json",
+        ]));
+        for s in &plan.train_set {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        if run.join("checkpoints").is_dir() {
+            args.push("--resume".into());
+        }
+        run_json(bin, &args, &format!("training {name}"))
+    })
+}
+
+/// PGD-10 (the paper's number), then APGD-CE and APGD-T on the images it
+/// left standing: the per-image worst case beside it.
+fn eval(bin: &Path, plan: &Plan, seed: u64, name: &str) -> Result<String> {
+    let run = plan.out.join(name).display().to_string();
+    stage(&plan.out, format!("{name}.eval-auto.json"), || {
+        let args = [
+            "eval",
+            "--run",
+            &run,
+            "--data",
+            &plan.data,
+            "--attack",
+            "auto",
+            "--eps",
+            "8/255",
+            "--step-size",
+            "2/255",
+            "--steps",
+            "10",
+            "--restarts",
+            &plan.pgd_restarts.to_string(),
+            "--limit",
+            &plan.eval_limit.to_string(),
+            "--sanity-samples",
+            &plan.sanity_samples.to_string(),
+            "--apgd-steps",
+            &plan.apgd_steps.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ];
+        run_json(bin, &args, &format!("evaluating {name}"))
+    })
+}
+
+/// DS and accuracy under every perturbation kind and level.
+fn sweep(bin: &Path, plan: &Plan, seed: u64, name: &str) -> Result<String> {
+    let run = plan.out.join(name).display().to_string();
+    stage(&plan.out, format!("{name}.sweep.json"), || {
+        let args = [
+            "sweep",
+            "--run",
+            &run,
+            "--data",
+            &plan.data,
+            "--kinds",
+            "all",
+            "--limit",
+            &plan.eval_limit.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ];
+        run_json(bin, &args, &format!("sweeping {name}"))
+    })
+}
+
+/// The maps of `method`: its stage file and its picture.
+fn attribute(bin: &Path, plan: &Plan, method: &str, name: &str) -> Result<(String, String)> {
+    let run = plan.out.join(name).display().to_string();
+    let picture = format!("{name}.{method}.png");
+    let file = stage(&plan.out, format!("{name}.{method}.json"), || {
+        let mut args = strings(&[
+            "attribute",
+            "--run",
+            &run,
+            "--data",
+            &plan.data,
+            "--method",
+            method,
+            "--limit",
+            &plan.attr_limit.to_string(),
+            "--out",
+            &plan.out.join(&picture).display().to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ]);
+        if let (Some(steps), "ig") = (plan.ig_steps, method) {
+            args.extend(["--steps".into(), steps.to_string()]);
+        }
+        let mut v = run_json(bin, &args, &format!("{method} maps of {name}"))?;
+        // The per-image scores stay in the CSV beside the picture.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("per_image");
+        }
+        Ok(v)
+    })?;
+    Ok((file, picture))
+}
+
+/// `git rev-parse HEAD` of `root`, `-dirty` when the tree has changes;
+/// `None` outside a git checkout.
+fn git_revision(root: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let rev = git(&["rev-parse", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{rev}-dirty") } else { rev })
+}
+
+/// The stage plan, printed before anything runs.
+fn print_plan(plan: &Plan) {
+    let runs = plan.seeds * REGIMES.len() as u64;
+    eprintln!(
+        "reproduce ({}): {} regimes x {} seeds = {runs} runs on {} ({}, {} epochs, device {}); \
+         per run: train, eval (PGD-10 + APGD-CE + APGD-T on {} images, sanity checks on {}), \
+         sweep ({} images, every kind and level), attribution ({} on {} images); then \
+         `sc-bench report` into {}",
+        plan.name,
+        REGIMES.len(),
+        plan.seeds,
+        plan.data,
+        plan.model,
+        plan.epochs,
+        plan.device,
+        plan.eval_limit,
+        plan.sanity_samples,
+        plan.eval_limit,
+        ATTRIBUTIONS.join(", "),
+        plan.attr_limit,
+        plan.out.display()
+    );
+}
+
+/// Runs every stage not yet done, writes `study.json` and renders the report.
+pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
     std::fs::create_dir_all(&plan.out).with_context(|| plan.out.display().to_string())?;
+    print_plan(plan);
     let started = std::time::Instant::now();
-    let mut results = Vec::new();
+    let mut runs = Vec::new();
     for seed in 0..plan.seeds {
         for regime in REGIMES {
             let name = format!("{regime}-s{seed}");
-            let run = plan.out.join(&name);
-            let train = stage(&plan.out.join(format!("{name}.train.json")), || {
-                let mut args: Vec<String> = [
-                    "train",
-                    "--data",
-                    &plan.data,
-                    "--model",
-                    &plan.model,
-                    "--regime",
-                    regime,
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-                args.extend([
-                    "--epochs".into(),
-                    plan.epochs.to_string(),
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--device".into(),
-                    plan.device.clone(),
-                    "--run".into(),
-                    run.display().to_string(),
-                    "--json".into(),
-                ]);
-                for s in &plan.train_set {
-                    args.extend(["--set".into(), s.clone()]);
+            let train = train(bin, plan, regime, seed, &name)?;
+            let eval = eval(bin, plan, seed, &name)?;
+            let sweep = sweep(bin, plan, seed, &name)?;
+            let (mut attribution, mut pictures) = (serde_json::Map::new(), serde_json::Map::new());
+            for method in ATTRIBUTIONS {
+                let (file, picture) = attribute(bin, plan, method, &name)?;
+                attribution.insert(method.into(), json!(file));
+                if plan.out.join(&picture).is_file() {
+                    pictures.insert(method.into(), json!(picture));
                 }
-                if run.join("checkpoints").is_dir() {
-                    args.push("--resume".into());
-                }
-                run_json(bin, &args, &format!("training {name}"))
-            })?;
-            // PGD-10 (the paper's number), then APGD-CE and APGD-T on the
-            // images it left standing: the per-image worst case beside it.
-            // (A new file name: a stage file of the earlier PGD-only
-            // evaluation is not reused.)
-            let eval = stage(&plan.out.join(format!("{name}.eval-auto.json")), || {
-                let args = [
-                    "eval",
-                    "--run",
-                    &run.display().to_string(),
-                    "--data",
-                    &plan.data,
-                    "--attack",
-                    "auto",
-                    "--eps",
-                    "8/255",
-                    "--step-size",
-                    "2/255",
-                    "--steps",
-                    "10",
-                    "--restarts",
-                    &plan.pgd_restarts.to_string(),
-                    "--limit",
-                    &plan.eval_limit.to_string(),
-                    "--sanity-samples",
-                    &plan.sanity_samples.to_string(),
-                    "--apgd-steps",
-                    &plan.apgd_steps.to_string(),
-                    "--seed",
-                    &seed.to_string(),
-                    "--device",
-                    &plan.device,
-                    "--json",
-                ];
-                run_json(bin, &args, &format!("evaluating {name}"))
-            })?;
-            let sweep = stage(&plan.out.join(format!("{name}.sweep.json")), || {
-                let args = [
-                    "sweep",
-                    "--run",
-                    &run.display().to_string(),
-                    "--data",
-                    &plan.data,
-                    "--kinds",
-                    "all",
-                    "--limit",
-                    &plan.eval_limit.to_string(),
-                    "--seed",
-                    &seed.to_string(),
-                    "--device",
-                    &plan.device,
-                    "--json",
-                ];
-                run_json(bin, &args, &format!("sweeping {name}"))
-            })?;
-            let mut attr = serde_json::Map::new();
-            for (method, _) in ATTRIBUTIONS {
-                let v = stage(&plan.out.join(format!("{name}.{method}.json")), || {
-                    let args = [
-                        "attribute",
-                        "--run",
-                        &run.display().to_string(),
-                        "--data",
-                        &plan.data,
-                        "--method",
-                        method,
-                        "--limit",
-                        &plan.attr_limit.to_string(),
-                        "--out",
-                        &plan
-                            .out
-                            .join(format!("{name}.{method}.png"))
-                            .display()
-                            .to_string(),
-                        "--device",
-                        &plan.device,
-                        "--json",
-                    ];
-                    let mut v = run_json(bin, &args, &format!("{method} maps of {name}"))?;
-                    // The per-image scores stay in the stage file only.
-                    if let Some(o) = v.as_object_mut() {
-                        o.remove("per_image");
-                    }
-                    Ok(v)
-                })?;
-                attr.insert(method.to_string(), v);
             }
-            results.push(json!({"regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep, "attribution": attr}));
+            runs.push(json!({
+                "regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep,
+                "attribution": attribution, "attribution_images": pictures,
+            }));
         }
     }
-    let report = json!({
-        "data": plan.data,
-        "model": plan.model,
-        "epochs": plan.epochs,
-        "seeds": plan.seeds,
-        "results": results,
-        "seconds_this_invocation": started.elapsed().as_secs_f64(),
+    let command = match plan.name {
+        "paper" => "cargo xtask reproduce --data DIR".to_string(),
+        name => format!("cargo xtask reproduce --{name}"),
+    };
+    let manifest = json!({
+        "title": format!("semcon: semantic continuity, reproduced ({} study)", plan.name),
+        "command": format!("{command} --seeds {}", plan.seeds),
+        "git_revision": git_revision(root),
+        "notes": plan.notes,
+        "runs": runs,
     });
-    let json_path = plan.out.join("report.json");
-    crate::write_atomic(&json_path, serde_json::to_string_pretty(&report)?)?;
-    let md = markdown(plan, &results);
-    let md_path = plan.out.join("REPORT.md");
-    crate::write_atomic(&md_path, md)?;
+    crate::write_atomic(
+        &plan.out.join("study.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    let out = Command::new(bin)
+        .args(["report", &plan.out.display().to_string()])
+        .status()
+        .with_context(|| format!("running {} report", bin.display()))?;
+    if !out.success() {
+        bail!("sc-bench report {} failed ({out})", plan.out.display());
+    }
     eprintln!(
-        "reproduce: wrote {} and {} in {:.0} s",
-        md_path.display(),
-        json_path.display(),
+        "reproduce: {} in {:.0} s (this invocation)",
+        plan.out.join("REPORT.md").display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-fn f(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Mean and sample standard deviation.
-fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len().max(1) as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let sd = if xs.len() > 1 {
-        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    (m, sd)
-}
-
-fn fmt_pct(xs: &[f64]) -> String {
-    let (m, sd) = mean_sd(xs);
-    if xs.len() > 1 {
-        format!("{:.2} ± {:.2}%", 100.0 * m, 100.0 * sd)
-    } else {
-        format!("{:.2}%", 100.0 * m)
-    }
-}
-
-fn per_regime<'a>(results: &'a [Value], regime: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    results.iter().filter(move |r| r["regime"] == regime)
-}
-
-/// `field` (`mean_ds` or `accuracy`) of the sweep entry for `kind` at `level`, per seed.
-fn sweep_value(results: &[Value], regime: &str, kind: &str, level: u64, field: &str) -> Vec<f64> {
-    per_regime(results, regime)
-        .filter_map(|r| {
-            r["sweep"]["entries"]
-                .as_array()?
-                .iter()
-                .find(|e| e["kind"] == kind && e["level"] == level)
-                .and_then(|e| f(&e[field]))
-        })
-        .collect()
-}
-
-fn sweep_ds(results: &[Value], regime: &str, kind: &str, level: u64) -> Vec<f64> {
-    sweep_value(results, regime, kind, level, "mean_ds")
-}
-
-fn sweep_acc(results: &[Value], regime: &str, kind: &str, level: u64) -> Vec<f64> {
-    sweep_value(results, regime, kind, level, "accuracy")
-}
-
-fn markdown(plan: &Plan, results: &[Value]) -> String {
-    let mut s = String::new();
-    s.push_str("# semcon: semantic continuity, reproduced\n\n");
-    s.push_str(&format!(
-        "Data `{}`, model `{}`, {} epochs, {} seed(s), device `{}`. Generated by `cargo xtask reproduce`; \
-         raw numbers in `report.json`, runs (config, checkpoints, metrics) beside it.\n\n",
-        plan.data, plan.model, plan.epochs, plan.seeds, plan.device
-    ));
-    s.push_str("## Adversarial robustness (paper Table 2)\n\n");
-    s.push_str(
-        "White-box PGD, Linf eps 8/255, step 2/255, 10 steps, random start, on the test images \
-         (the paper's evaluation); then APGD-CE and APGD-T (Croce & Hein 2020, 100 iterations, \
-         9 targets) on the images PGD left standing. Each column is the accuracy after that \
-         attack; **robust** is the per-image worst case over all three, the number to trust: \
-         PGD alone is an upper bound. ",
-    );
-    s.push_str(
-        "The paper's numbers are ResNet18 on CIFAR-100 under PGD; compare trends, not levels.\n\n",
-    );
-    s.push_str("| regime | clean | PGD-10 | + APGD-CE | + APGD-T = robust | paper clean | paper PGD | sanity checks |\n|---|---|---|---|---|---|---|---|\n");
-    for (regime, paper_clean, paper_pgd) in PAPER_TABLE2 {
-        let clean: Vec<f64> = per_regime(results, regime)
-            .filter_map(|r| f(&r["eval"]["clean_accuracy"]))
-            .collect();
-        let after = |k: usize| -> Vec<f64> {
-            per_regime(results, regime)
-                .filter_map(|r| f(&r["eval"]["attacks"][k]["accuracy"]))
-                .collect()
-        };
-        let robust: Vec<f64> = per_regime(results, regime)
-            .filter_map(|r| f(&r["eval"]["robust_accuracy"]))
-            .collect();
-        let mut failed: Vec<String> = Vec::new();
-        let mut total = 0;
-        for r in per_regime(results, regime) {
-            for c in r["eval"]["sanity"].as_array().into_iter().flatten() {
-                total += 1;
-                if c["passed"] != true {
-                    failed.push(c["name"].as_str().unwrap_or("?").to_string());
-                }
-            }
-        }
-        let sanity = if failed.is_empty() {
-            format!("{total}/{total} pass")
-        } else {
+    /// A stand-in for sc-bench that logs its arguments and prints `{}`.
+    fn fake_bench(dir: &Path) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let log = dir.join("calls.log");
+        let bin = dir.join("fake-sc-bench");
+        std::fs::write(
+            &bin,
             format!(
-                "{}/{total} pass; FAILED: {}",
-                total - failed.len(),
-                failed.join(", ")
-            )
-        };
-        let cell = |v: &[f64]| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                fmt_pct(v)
-            }
-        };
-        s.push_str(&format!(
-            "| {regime} | {} | {} | {} | **{}** | {paper_clean:.2}% | {paper_pgd:.2}% | {sanity} |\n",
-            cell(&clean),
-            cell(&after(0)),
-            cell(&after(1)),
-            cell(&robust),
-        ));
+                "#!/bin/sh\necho \"$*\" >> '{}'\necho '{{}}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (bin, log)
     }
-    let trend = |a: &str, b: &str, key: &dyn Fn(&Value) -> Option<f64>| -> Option<bool> {
-        let x: Vec<f64> = per_regime(results, a)
-            .filter_map(|r| key(&r["eval"]))
-            .collect();
-        let y: Vec<f64> = per_regime(results, b)
-            .filter_map(|r| key(&r["eval"]))
-            .collect();
-        (!x.is_empty() && !y.is_empty()).then(|| mean_sd(&x).0 > mean_sd(&y).0)
-    };
-    let pgd_acc = |e: &Value| f(&e["attacks"][0]["accuracy"]);
-    let robust_acc = |e: &Value| f(&e["robust_accuracy"]);
-    s.push_str("\nPaper trends, here: ");
-    for (a, b) in [("c", "base"), ("adv", "base"), ("adv-c", "adv")] {
-        for (what, key) in [
-            ("PGD", &pgd_acc as &dyn Fn(&Value) -> Option<f64>),
-            ("robust", &robust_acc),
-        ] {
-            if let Some(holds) = trend(a, b, key) {
-                s.push_str(&format!(
-                    "{what} accuracy {a} > {b}: {}; ",
-                    if holds { "holds" } else { "does not hold" }
-                ));
-            }
-        }
+
+    fn calls(log: &Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
-    s.push_str("\n\n**Sanity checks** (Carlini et al. 2019) on the first test images, with their values:\n\n");
-    for regime in REGIMES {
-        for r in per_regime(results, regime) {
-            let e = &r["eval"];
-            s.push_str(&format!(
-                "- {regime} (seed {}, {} images):",
-                r["seed"], e["sanity_samples"]
-            ));
-            for c in e["sanity"].as_array().into_iter().flatten() {
-                let values: Vec<String> = c["values"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| match v.as_f64() {
-                        Some(x) => format!("{k} {x:.4}"),
-                        None => format!("{k} {v}"),
-                    })
-                    .collect();
-                s.push_str(&format!(
-                    " {} **{}** ({});",
-                    c["name"].as_str().unwrap_or("?"),
-                    if c["passed"] == true { "pass" } else { "FAIL" },
-                    values.join(", ")
-                ));
-            }
-            s.push('\n');
-        }
+
+    #[test]
+    fn a_rerun_redoes_only_the_removed_stage_then_the_report() {
+        let dir = std::env::temp_dir().join(format!("xtask-reproduce-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (bin, log) = fake_bench(&dir);
+        let plan = Plan::smoke(dir.join("study"));
+        reproduce(&dir, &bin, &plan).unwrap();
+        let first = calls(&log);
+        // 2 seeds x 4 regimes x (train, eval, sweep, ig, gradcam) + report.
+        assert_eq!(first.len(), 2 * 4 * 5 + 1, "{first:#?}");
+        assert!(first.last().unwrap().starts_with("report "));
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(plan.out.join("study.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["runs"].as_array().unwrap().len(), 8);
+        assert_eq!(manifest["runs"][5]["sweep"], "c-s1.sweep.json");
+        // No temporary file is left behind.
+        assert!(std::fs::read_dir(&plan.out)
+            .unwrap()
+            .all(|e| { !e.unwrap().file_name().to_string_lossy().ends_with(".tmp") }));
+
+        std::fs::remove_file(plan.out.join("c-s1.sweep.json")).unwrap();
+        // A torn stage file (not JSON) is redone too, never trusted.
+        std::fs::write(plan.out.join("adv-s0.ig.json"), "{\"trunc").unwrap();
+        reproduce(&dir, &bin, &plan).unwrap();
+        let second = calls(&log)[first.len()..].to_vec();
+        assert_eq!(second.len(), 3, "{second:#?}");
+        assert!(
+            second[0].starts_with("attribute ") && second[0].contains("adv-s0"),
+            "{}",
+            second[0]
+        );
+        assert!(
+            second[1].starts_with("sweep ") && second[1].contains("c-s1"),
+            "{}",
+            second[1]
+        );
+        assert!(second[2].starts_with("report "));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    s.push_str("\n## Distance score under photometric perturbations (paper Fig. 3)\n\n");
-    s.push_str("Mean `DS(x, P(x)) = ||F(P(x)) - F(x)||^2` (summed over classes, averaged over images) per level of Table 1. ");
-    s.push_str("The paper: constrained models (C, ADV+C) have smaller DS than the originals. ");
-    s.push_str("DS is comparable only between models of similar clean accuracy: a model that has not learned ");
-    s.push_str("(near-constant logits) has DS near 0. Check the Training table below before reading a trend.\n\n");
-    for kind in PHOTOMETRIC {
-        s.push_str(&format!("**{kind}**\n\n| regime | level 1 | level 2 | level 3 | level 4 |\n|---|---|---|---|---|\n"));
-        for regime in REGIMES {
-            s.push_str(&format!("| {regime} |"));
-            for level in 1..=4 {
-                let v = sweep_ds(results, regime, kind, level);
-                let (m, sd) = mean_sd(&v);
-                if v.len() > 1 {
-                    s.push_str(&format!(" {m:.3} ± {sd:.3} |"));
-                } else if v.is_empty() {
-                    s.push_str(" - |");
-                } else {
-                    s.push_str(&format!(" {m:.3} |"));
-                }
-            }
-            s.push('\n');
-        }
-        let lower = |a: &str, b: &str| -> usize {
-            (1..=4)
-                .filter(|&l| {
-                    mean_sd(&sweep_ds(results, a, kind, l)).0
-                        < mean_sd(&sweep_ds(results, b, kind, l)).0
-                })
-                .count()
-        };
-        s.push_str(&format!(
-            "\nC below base at {}/4 levels; ADV+C below ADV at {}/4 levels.\n\n",
-            lower("c", "base"),
-            lower("adv-c", "adv")
-        ));
-    }
-    s.push_str("## Accuracy under semantic-destroying perturbations (paper Sec. 4.3)\n\n");
-    s.push_str("The paper: constrained models lose more accuracy (they rely more on semantic information).\n\n");
-    for kind in ["channel-translation", "centre-shuffle", "sliding-puzzle"] {
-        s.push_str(&format!("**{kind}**\n\n| regime | level 1 | level 2 | level 3 | level 4 |\n|---|---|---|---|---|\n"));
-        for regime in REGIMES {
-            s.push_str(&format!("| {regime} |"));
-            for level in 1..=4 {
-                let v = sweep_acc(results, regime, kind, level);
-                s.push_str(&if v.is_empty() {
-                    " - |".to_string()
-                } else {
-                    format!(" {} |", fmt_pct(&v))
-                });
-            }
-            s.push('\n');
-        }
-        s.push('\n');
-    }
-    s.push_str("## Attribution maps (paper Sec. 4.5, Fig. 6)\n\n");
-    s.push_str("The paper: constrained models give smoother maps that sit on the object. Here per map, explaining the true label: ");
-    s.push_str("total variation over absolute mass (lower = smoother), the share of absolute mass on the object mask ");
-    s.push_str("(`shapes` only; an evenly spread map scores the object's area), and IG's completeness gap ");
-    s.push_str("(`sum(IG) - (F_y(x) - F_y(0))`, the integration error). Pictures: `<regime>-s<seed>.<method>.png`.\n\n");
-    for (method, label) in ATTRIBUTIONS {
-        s.push_str(&format!(
-            "**{label}**\n\n| regime | total variation | mass on object | object area | mean abs. completeness gap |\n|---|---|---|---|---|\n"
-        ));
-        for regime in REGIMES {
-            let col = |field: &str| -> String {
-                let v: Vec<f64> = per_regime(results, regime)
-                    .filter_map(|r| f(&r["attribution"][method][field]))
-                    .collect();
-                if v.is_empty() {
-                    return "-".into();
-                }
-                let (m, sd) = mean_sd(&v);
-                if v.len() > 1 {
-                    format!("{m:.4} ± {sd:.4}")
-                } else if field == "mean_abs_completeness_gap" {
-                    format!("{m:.2e}")
-                } else {
-                    format!("{m:.4}")
-                }
-            };
-            s.push_str(&format!(
-                "| {regime} | {} | {} | {} | {} |\n",
-                col("mean_total_variation"),
-                col("mean_mass_on_object"),
-                col("mean_object_area"),
-                col("mean_abs_completeness_gap")
-            ));
-        }
-        let tv = |r: &str| -> Vec<f64> {
-            per_regime(results, r)
-                .filter_map(|x| f(&x["attribution"][method]["mean_total_variation"]))
-                .collect()
-        };
-        let smoother = |a: &str, b: &str| -> &str {
-            let (x, y) = (tv(a), tv(b));
-            match (x.is_empty() || y.is_empty(), mean_sd(&x).0 < mean_sd(&y).0) {
-                (true, _) => "not measured",
-                (false, true) => "holds",
-                (false, false) => "does not hold",
-            }
-        };
-        s.push_str(&format!(
-            "\nSmoother maps (lower total variation), C than base: {}; ADV+C than ADV: {}.\n\n",
-            smoother("c", "base"),
-            smoother("adv-c", "adv")
-        ));
-    }
-    s.push_str("## Training\n\n| regime | seed | test accuracy | held-out DS | seconds |\n|---|---|---|---|---|\n");
-    for r in results {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} |\n",
-            r["regime"].as_str().unwrap_or("?"),
-            r["seed"],
-            f(&r["train"]["test_accuracy"])
-                .map(|a| format!("{:.2}%", 100.0 * a))
-                .unwrap_or_else(|| "-".into()),
-            f(&r["train"]["heldout_ds"])
-                .map(|a| format!("{a:.3}"))
-                .unwrap_or_else(|| "-".into()),
-            f(&r["train"]["seconds"]).unwrap_or(0.0)
-        ));
-    }
-    s
 }

@@ -41,6 +41,9 @@ pub struct Model {
     train_net: Net,
     eval_net: Net,
     conv_impl: ConvImpl,
+    /// The stage whose output GradCAM reads (an index of
+    /// `eval_net.feature_layers()`; the last by default).
+    feature_stage: usize,
     dtype: DType,
     device: Device,
 }
@@ -192,6 +195,7 @@ impl Model {
             Some(n) => Some(n.tensors(dtype, device)?),
             None => None,
         };
+        let feature_stage = eval_net.feature_layers().len() - 1;
         Ok(Model {
             config,
             input_shape,
@@ -200,10 +204,38 @@ impl Model {
             varmap,
             train_net,
             eval_net,
+            feature_stage,
             conv_impl: ConvImpl::auto(device, dtype),
             dtype,
             device: device.clone(),
         })
+    }
+
+    /// The layers GradCAM can read ([`SpatialFeatures::features`]), in
+    /// forward order: the output of each stage (`block1..4` of the small
+    /// CNN, `layer1..4` of a ResNet; torchvision's names).
+    pub fn feature_layers(&self) -> Vec<String> {
+        self.eval_net.feature_layers()
+    }
+
+    /// Makes [`SpatialFeatures`] read `layer` (one of
+    /// [`Model::feature_layers`]; the last stage by default, as GradCAM's
+    /// paper does). An unknown name is an error listing the available ones.
+    pub fn set_feature_layer(&mut self, layer: &str) -> Result<()> {
+        let layers = self.feature_layers();
+        match layers.iter().position(|l| l == layer) {
+            Some(i) => {
+                self.feature_stage = i;
+                Ok(())
+            }
+            None => Err(Error::Invalid {
+                what: "layer",
+                problem: format!(
+                    "{layer:?} is not a layer of this model: expected one of {}",
+                    layers.join(", ")
+                ),
+            }),
+        }
     }
 
     /// Writes the weights (torchvision names) and `normalize.*` to a
@@ -516,15 +548,24 @@ impl Classifier for Model {
 
 impl SpatialFeatures for Model {
     fn feature_layer(&self) -> &str {
-        self.eval_net.feature_layer()
+        // Names are built per call in `feature_layers`; the chosen one is
+        // one of a fixed set, so return it as a static string.
+        const SMALL: [&str; 4] = ["block1", "block2", "block3", "block4"];
+        const RESNET: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
+        match self.config {
+            NetConfig::SmallCnn { .. } => SMALL[self.feature_stage],
+            NetConfig::ResNet(_) => RESNET[self.feature_stage],
+        }
     }
 
     fn features(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.eval_net.features_t(&self.input(x)?, false)
+        self.eval_net
+            .features_at(&self.input(x)?, self.feature_stage, false)
     }
 
     fn logits_from_features(&self, features: &Tensor) -> candle_core::Result<Tensor> {
-        self.eval_net.head(features)
+        self.eval_net
+            .logits_from_stage(features, self.feature_stage)
     }
 }
 

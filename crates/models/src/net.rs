@@ -32,10 +32,12 @@ impl Net {
         }
     }
 
-    pub(crate) fn feature_layer(&self) -> &'static str {
+    /// The layers GradCAM can read, in forward order: the output of each
+    /// stage (`block1..4` of the small CNN, `layer1..4` of a ResNet).
+    pub(crate) fn feature_layers(&self) -> Vec<String> {
         match self {
-            Net::SmallCnn(_) => "block4",
-            Net::ResNet(_) => "layer4",
+            Net::SmallCnn(n) => (1..=n.num_stages()).map(|i| format!("block{i}")).collect(),
+            Net::ResNet(n) => (1..=n.num_stages()).map(|i| format!("layer{i}")).collect(),
         }
     }
 
@@ -44,6 +46,34 @@ impl Net {
             Net::SmallCnn(n) => n.features_t(x, train),
             Net::ResNet(n) => n.features_t(x, train),
         }
+    }
+
+    /// The output of stage `stage` (0-based, an index of
+    /// [`Net::feature_layers`]) in eval or train mode.
+    pub(crate) fn features_at(
+        &self,
+        x: &Tensor,
+        stage: usize,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Net::SmallCnn(n) => n.stages_t(x, 0..stage + 1, train),
+            Net::ResNet(n) => n.stages_t(&n.stem_t(x, train)?, 0..stage + 1, train),
+        }
+    }
+
+    /// Logits from the output of stage `stage`: the remaining stages, then
+    /// the head (eval mode).
+    pub(crate) fn logits_from_stage(
+        &self,
+        features: &Tensor,
+        stage: usize,
+    ) -> candle_core::Result<Tensor> {
+        let rest = match self {
+            Net::SmallCnn(n) => n.stages_t(features, stage + 1..n.num_stages(), false)?,
+            Net::ResNet(n) => n.stages_t(features, stage + 1..n.num_stages(), false)?,
+        };
+        self.head(&rest)
     }
 
     pub(crate) fn head(&self, features: &Tensor) -> candle_core::Result<Tensor> {

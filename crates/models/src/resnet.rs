@@ -110,12 +110,35 @@ impl ResNet {
     }
 
     /// The output of `layer4`, before pooling.
+    /// Number of stages (the feature layers GradCAM can read).
+    pub(crate) fn num_stages(&self) -> usize {
+        self.stages.len()
+    }
+
     pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let mut x = self.stem_conv.forward_t_relu(x, train)?;
+        let x = self.stem_t(x, train)?;
+        self.stages_t(&x, 0..self.stages.len(), train)
+    }
+
+    /// The stem: conv-BN-ReLU (and the ImageNet stem's max-pool).
+    pub(crate) fn stem_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let x = self.stem_conv.forward_t_relu(x, train)?;
         if self.stem == Stem::ImageNet {
-            x = max_pool_3x3_s2_after_relu(&x)?;
+            max_pool_3x3_s2_after_relu(&x)
+        } else {
+            Ok(x)
         }
-        for block in self.stages.iter().flatten() {
+    }
+
+    /// Runs the residual stages `range` (0-based: `layer{i+1}`) on `x`.
+    pub(crate) fn stages_t(
+        &self,
+        x: &Tensor,
+        range: std::ops::Range<usize>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for block in self.stages[range].iter().flatten() {
             x = block.forward_t(&x, train)?;
         }
         Ok(x)

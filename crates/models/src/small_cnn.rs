@@ -54,13 +54,29 @@ impl SmallCnn {
 
     /// The ReLU output of the fourth stage (4x4 on 32x32 inputs, the
     /// resolution of ResNet18's `layer4` for GradCAM).
+    /// Number of stages (the feature layers GradCAM can read).
+    pub(crate) fn num_stages(&self) -> usize {
+        self.stages.len()
+    }
+
     pub(crate) fn features_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.stages_t(x, 0..self.stages.len(), train)
+    }
+
+    /// Runs stages `range` (0-based; each after the first starts with a
+    /// 2x2 max-pool) on `x`, the output of the stage before `range.start`.
+    pub(crate) fn stages_t(
+        &self,
+        x: &Tensor,
+        range: std::ops::Range<usize>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
         let mut x = x.clone();
-        for (i, stage) in self.stages.iter().enumerate() {
+        for i in range {
             if i >= 1 {
                 x = max_pool_2x2(&x)?;
             }
-            x = stage.forward_t_relu(&x, train)?;
+            x = self.stages[i].forward_t_relu(&x, train)?;
         }
         Ok(x)
     }

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
 use sc_core::{Classifier, Level, Seed};
 use sc_data::{ImageSet, Order};
-use sc_perturb::PerturbationKind;
+use sc_perturb::{Perturbation, PerturbationKind};
 
 /// What to sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,11 @@ pub struct SweepReport {
     pub images: usize,
     /// Accuracy on the unperturbed images.
     pub clean_accuracy: f64,
+    /// Mean `DS(x_i, x_j)` over every pair of two different images of the
+    /// same class (the Fig. 1 reference, Sec. 2.2): the unit of the
+    /// scale-free DS (`mean_ds / same_class_ds`), which compares models whose
+    /// logits have different scales. `None` when no class has two images.
+    pub same_class_ds: Option<f64>,
     /// How DS is reduced, stated in every report (the ALP code averages
     /// over classes instead; see PAPER.md).
     pub reduction: &'static str,
@@ -96,6 +101,44 @@ impl SweepReport {
         self.entries
             .iter()
             .find(|e| e.kind == kind.name() && e.level == level.get())
+    }
+}
+
+/// Per class: the number of images, the sum of their logit vectors and of
+/// their squared norms. Over the `n` images of a class,
+/// `sum_{i<j} ||f_i - f_j||^2 = n sum_i ||f_i||^2 - ||sum_i f_i||^2`, so
+/// the mean DS over all same-class pairs needs one pass and no pair loop.
+#[derive(Default)]
+struct SameClassSums {
+    /// class -> (count, sum of logits, sum of squared norms).
+    sums: std::collections::BTreeMap<u32, (f64, Vec<f64>, f64)>,
+}
+
+impl SameClassSums {
+    fn add(&mut self, logits: &Tensor, labels: &Tensor) -> Result<()> {
+        let rows = logits.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+        let labels = labels.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        for (row, label) in rows.into_iter().zip(labels) {
+            let entry = self
+                .sums
+                .entry(label)
+                .or_insert_with(|| (0.0, vec![0.0; row.len()], 0.0));
+            entry.0 += 1.0;
+            entry.2 += row.iter().map(|v| v * v).sum::<f64>();
+            for (s, v) in entry.1.iter_mut().zip(&row) {
+                *s += v;
+            }
+        }
+        Ok(())
+    }
+
+    fn mean_pair_ds(&self) -> Option<f64> {
+        let (mut total, mut pairs) = (0.0, 0.0);
+        for (n, sum, sq) in self.sums.values() {
+            total += n * sq - sum.iter().map(|v| v * v).sum::<f64>();
+            pairs += n * (n - 1.0) / 2.0;
+        }
+        (pairs > 0.0).then(|| total / pairs)
     }
 }
 
@@ -135,6 +178,36 @@ pub(crate) fn check_fit(model: &dyn Classifier, set: &ImageSet) -> Result<()> {
     })
 }
 
+/// A perturbation to measure: its kind, level and the perturbation itself.
+pub(crate) type Measured = (PerturbationKind, Level, Box<dyn Perturbation>);
+
+/// Every (kind, level) pair of `kinds` x `levels`, in that order, split into
+/// those that can act on images of `image_shape` and those that cannot,
+/// with the reason ([`PerturbationKind::not_applicable`]). Shared by every
+/// probe that iterates the paper's perturbations, so none of them reads a
+/// perturbation that is the identity as DS = 0.
+pub(crate) fn applicable_perturbations(
+    kinds: &[PerturbationKind],
+    levels: &[Level],
+    image_shape: [usize; 3],
+) -> Result<(Vec<Measured>, Vec<NotApplicable>)> {
+    let mut not_applicable = Vec::new();
+    let mut perturbations = Vec::new();
+    for &kind in kinds {
+        for &level in levels {
+            match kind.not_applicable(level, image_shape) {
+                Some(reason) => not_applicable.push(NotApplicable {
+                    kind: kind.name().to_string(),
+                    level: level.get(),
+                    reason,
+                }),
+                None => perturbations.push((kind, level, kind.at_level(level)?)),
+            }
+        }
+    }
+    Ok((perturbations, not_applicable))
+}
+
 /// Sweeps every kind and level of `opts` over `set`. Pairs that cannot act
 /// on the set's images go to [`SweepReport::not_applicable`] with their
 /// reason; a model whose classes or input shape differ from the set's is an
@@ -158,23 +231,12 @@ pub fn perturbation_sweep(
         });
     }
     check_fit(model, set)?;
-    let mut not_applicable = Vec::new();
-    let mut perturbations = Vec::new();
-    for &kind in &opts.kinds {
-        for &level in &opts.levels {
-            match kind.not_applicable(level, set.image_shape()) {
-                Some(reason) => not_applicable.push(NotApplicable {
-                    kind: kind.name().to_string(),
-                    level: level.get(),
-                    reason,
-                }),
-                None => perturbations.push((kind, level, kind.at_level(level)?)),
-            }
-        }
-    }
+    let (perturbations, not_applicable) =
+        applicable_perturbations(&opts.kinds, &opts.levels, set.image_shape())?;
     let mut ds: Vec<Vec<f64>> = vec![Vec::with_capacity(set.len()); perturbations.len()];
     let mut correct = vec![0.0; perturbations.len()];
     let mut clean_correct = 0.0;
+    let mut classes = SameClassSums::default();
     for (b, batch) in set
         .batches(opts.batch_size, Order::Sequential, false, device)?
         .enumerate()
@@ -182,6 +244,7 @@ pub fn perturbation_sweep(
         let batch = batch?;
         let clean = model.logits(&batch.images)?;
         clean_correct += count_correct(&clean, &batch.labels)?;
+        classes.add(&clean, &batch.labels)?;
         for (i, (kind, level, p)) in perturbations.iter().enumerate() {
             let mut rng = opts
                 .seed
@@ -228,6 +291,7 @@ pub fn perturbation_sweep(
         model: model.name().to_string(),
         images: set.len(),
         clean_accuracy: clean_correct / n,
+        same_class_ds: classes.mean_pair_ds(),
         reduction: "DS summed over classes, averaged over images",
         entries,
         not_applicable,
@@ -296,6 +360,63 @@ mod tests {
                 .level,
             2
         );
+    }
+
+    #[test]
+    fn same_class_ds_is_the_mean_over_every_same_class_pair() {
+        let set = set();
+        let model = Means(3.0);
+        let opts = SweepOptions {
+            kinds: vec![PerturbationKind::Brightness],
+            levels: vec![Level::new(1).unwrap()],
+            batch_size: 4,
+            ..SweepOptions::default()
+        };
+        let r = perturbation_sweep(&model, &set, &opts, &Device::Cpu).unwrap();
+        // Naive: every pair i < j with equal labels, DS summed over classes.
+        let batch = set
+            .batches(6, Order::Sequential, false, &Device::Cpu)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let f = model
+            .logits(&batch.images)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let labels = batch.labels.to_vec1::<u32>().unwrap();
+        let (mut sum, mut pairs) = (0.0f64, 0);
+        for i in 0..f.len() {
+            for j in i + 1..f.len() {
+                if labels[i] == labels[j] {
+                    sum += f[i]
+                        .iter()
+                        .zip(&f[j])
+                        .map(|(a, b)| f64::from(a - b).powi(2))
+                        .sum::<f64>();
+                    pairs += 1;
+                }
+            }
+        }
+        assert_eq!(pairs, 3);
+        let got = r.same_class_ds.unwrap();
+        assert!(got > 1e-6, "the images differ: {got}");
+        assert!(
+            (got - sum / pairs as f64).abs() < 1e-6 * got.max(1.0),
+            "{got} vs {}",
+            sum / pairs as f64
+        );
+        // One image per class: no pair, no reference.
+        let three = ImageSet::new(
+            vec![100; 3 * 48],
+            [3, 4, 4],
+            vec![0, 1, 2],
+            vec!["a".into(), "b".into(), "c".into()],
+        )
+        .unwrap();
+        let r = perturbation_sweep(&model, &three, &opts, &Device::Cpu).unwrap();
+        assert_eq!(r.same_class_ds, None);
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //!   pass: a model that relies on semantics loses accuracy when they are
 //!   destroyed). Perturbations that cannot act on the images (hue on gray
 //!   images) are listed as not applicable, never measured as DS = 0.
+//! - [`discontinuity`]: the paper's evidence of discontinuity (Sec. 2.2):
+//!   Fig. 1's share of images with a same-class image closer (in DS) than
+//!   their own perturbed version, and Fig. 2's 2-D pictures of one class's
+//!   logits with an anchor image and its perturbed versions.
+//! - [`embedding`]: PCA, exact t-SNE, UMAP and trustworthiness, for those
+//!   pictures, implemented from their papers and seeded.
 //! - [`margin`]: the distance to the decision boundary along diagonal bands
 //!   of the 2-D DCT spectrum ([`dct`]), by DeepFool restricted to each band
 //!   (Ortiz-Jimenez et al. 2020, "Hold me tight!"); images that do not flip
@@ -40,6 +46,8 @@
 
 pub mod continuity;
 pub mod dct;
+pub mod discontinuity;
+pub mod embedding;
 pub mod margin;
 mod stats;
 

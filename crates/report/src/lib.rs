@@ -6,7 +6,11 @@
 //! to a temporary name and renamed ([`write_atomic`]), so an interrupted run
 //! never leaves a torn file. [`heat_overlay`] draws an attribution map in
 //! [`viridis`] over its image. [`plot`] describes line, scatter and bar
-//! charts as values and draws them to PNG and SVG.
+//! charts as values and draws them to PNG and SVG. [`study`] turns a study
+//! directory (the JSON of every stage over seeds and regimes) into
+//! `REPORT.md` and a self-contained `report.html`: claims with verdicts from
+//! 95% confidence intervals, figures, and where the study departs from the
+//! paper.
 //!
 //! ```
 //! use sc_report::ImageGrid;
@@ -24,6 +28,7 @@ mod font;
 mod grid;
 mod heatmap;
 pub mod plot;
+pub mod study;
 
 pub use font::{draw_text, text_height, text_width};
 pub use grid::ImageGrid;
@@ -52,6 +57,23 @@ pub enum Error {
         #[source]
         /// The underlying error.
         source: image::ImageError,
+    },
+    /// A JSON file that is not what it should be.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file concerned.
+        path: PathBuf,
+        #[source]
+        /// The parse error (with line and column).
+        source: serde_json::Error,
+    },
+    /// A study directory that does not hold a study.
+    #[error("{path}: {problem}")]
+    Study {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong, and what was expected.
+        problem: String,
     },
     /// A figure that cannot be drawn: a bad value (named by its series) or
     /// a plotting failure.

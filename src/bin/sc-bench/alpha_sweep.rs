@@ -190,6 +190,7 @@ pub fn run(args: AlphaSweepArgs) -> Result<()> {
             "kinds": kinds,
             "not_applicable": sweep.not_applicable,
             "run": dir,
+            "meta": crate::meta::for_run(Some(trained.config.seed), args.train.device.device, &dir)?,
         }));
         points.push((alpha, sweep.clean_accuracy, score));
         evaluated_on = Some(set.len());

@@ -259,7 +259,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Evaluation::Ensemble(e) => evaluate_ensemble(&model, x, y, e, seed, &options)?,
     };
     say(&out, &report);
-    out.json(&to_json(&report, args.seed))?;
+    let mut json = to_json(&report, args.seed);
+    json["meta"] = crate::meta::for_model(Some(args.seed), args.device.device, &args.model)?;
+    out.json(&json)?;
     let failed = report.failed_checks();
     if args.strict && !failed.is_empty() {
         bail!("--strict: sanity checks failed: {}", failed.join(", "));

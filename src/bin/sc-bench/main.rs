@@ -10,9 +10,11 @@ mod args;
 mod attribute;
 mod data;
 mod eval;
+mod meta;
 mod model;
 mod perturb;
 mod probe;
+mod report;
 mod speed;
 mod sweep;
 mod train;
@@ -55,11 +57,14 @@ enum Command {
     Attribute(attribute::AttributeArgs),
     /// Train one regime-C model per alpha, then accuracy and continuity score per alpha (Fig. 4).
     AlphaSweep(alpha_sweep::AlphaSweepArgs),
-    /// Probes of a trained model: margins per frequency band, ...
+    /// Probes of a trained model: discontinuity (paper Sec. 2.2), margins per frequency band.
     Probe {
         #[command(subcommand)]
         command: probe::ProbeCommand,
     },
+    /// Render a study directory (study.json and its stage files) into
+    /// REPORT.md, a self-contained report.html and figures.
+    Report(report::ReportArgs),
     /// Throughput of training, continuity, PGD-10 and IG-32 steps and of the
     /// convolutions, in the format of the PyTorch anchor (`cargo xtask bench`).
     Speed(speed::SpeedArgs),
@@ -116,9 +121,10 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::AlphaSweep(args) => alpha_sweep::run(args),
-        Command::Probe { command } => probe::run(command),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
+        Command::Probe { command } => probe::run(command),
+        Command::Report(args) => report::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {}", one_line(&format!("{e:#}")));

@@ -97,5 +97,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             n.kind, n.level, n.reason
         ));
     }
-    out.json(&serde_json::to_value(&report)?)
+    let mut json = serde_json::to_value(&report)?;
+    json["meta"] = crate::meta::for_model(Some(args.seed), args.device.device, &args.model)?;
+    out.json(&json)
 }

@@ -264,5 +264,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "checkpoint": report.checkpoint,
         "regime": config.regime.name(),
         "model": config.model,
+        "config": config,
+        "meta": crate::meta::for_run(Some(config.seed), args.flags.device.device, &args.run)?,
     }))
 }

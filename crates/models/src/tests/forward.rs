@@ -87,11 +87,35 @@ fn models_can_be_shared_across_threads() {
 
 #[test]
 fn features_compose_to_logits() {
-    for (arch, shape, fshape) in [
-        (Arch::SmallCnn, [2, 3, 16, 16], [2, 256, 2, 2]),
-        (Arch::ResNet18, [2, 3, 32, 32], [2, 512, 4, 4]),
+    // For every readable layer, the features followed by the rest of the
+    // network give the logits (up to the eval path's BN-folded convs,
+    // which are the same ops: 1e-5 relative), and the map has the stage's
+    // channel count and resolution.
+    for (arch, shape, fshapes, names) in [
+        (
+            Arch::SmallCnn,
+            [2, 3, 16, 16],
+            [
+                [2, 32, 16, 16],
+                [2, 64, 8, 8],
+                [2, 128, 4, 4],
+                [2, 256, 2, 2],
+            ],
+            "block",
+        ),
+        (
+            Arch::ResNet18,
+            [2, 3, 32, 32],
+            [
+                [2, 64, 32, 32],
+                [2, 128, 16, 16],
+                [2, 256, 8, 8],
+                [2, 512, 4, 4],
+            ],
+            "layer",
+        ),
     ] {
-        let model = Model::new(
+        let mut model = Model::new(
             arch,
             7,
             [3, shape[2], shape[3]],
@@ -102,21 +126,43 @@ fn features_compose_to_logits() {
         )
         .unwrap();
         let x = pixels(shape, 1, DType::F32);
-        let f = model.features(&x).unwrap();
-        assert_eq!(f.dims(), fshape, "{arch}");
         let direct = model.logits(&x).unwrap();
         assert_eq!(direct.dims(), [2, 7]);
+        // The default is the last stage, and it composes exactly.
+        assert_eq!(model.feature_layer(), format!("{names}4"));
+        let f = model.features(&x).unwrap();
+        assert_eq!(f.dims(), fshapes[3], "{arch}");
         assert_eq!(
             max_abs_diff(&model.logits_from_features(&f).unwrap(), &direct),
             0.0
         );
+        let layers = model.feature_layers();
         assert_eq!(
-            model.feature_layer(),
-            if arch == Arch::SmallCnn {
-                "block4"
-            } else {
-                "layer4"
-            }
+            layers,
+            (1..=4).map(|i| format!("{names}{i}")).collect::<Vec<_>>()
+        );
+        for (i, layer) in layers.iter().enumerate() {
+            model.set_feature_layer(layer).unwrap();
+            assert_eq!(model.feature_layer(), layer);
+            let f = model.features(&x).unwrap();
+            assert_eq!(f.dims(), fshapes[i], "{arch} {layer}");
+            let scale = direct
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let diff = max_abs_diff(&model.logits_from_features(&f).unwrap(), &direct);
+            assert!(
+                diff <= 1e-5 * f64::from(scale.max(1.0)),
+                "{arch} {layer}: {diff}"
+            );
+        }
+        let e = model.set_feature_layer("fc").unwrap_err().to_string();
+        assert!(
+            e.contains("\"fc\"") && e.contains(&format!("{names}1, {names}2")),
+            "{e}"
         );
     }
 }

@@ -56,6 +56,10 @@ pub struct AttributeArgs {
     /// What LIME's hidden superpixels show (default mean; lime only).
     #[arg(long, value_enum)]
     lime_fill: Option<LimeFillArg>,
+    /// The layer GradCAM reads (default: the last stage, block4 or layer4;
+    /// gradcam only). An unknown name lists the model's layers.
+    #[arg(long)]
+    layer: Option<String>,
     /// Steps of the deletion and insertion curves.
     #[arg(long, default_value_t = 16)]
     curve_steps: usize,
@@ -110,7 +114,7 @@ pub enum Method {
     Ig,
     /// Saliency (or IG) averaged over noisy copies (Smilkov et al. 2017).
     Smoothgrad,
-    /// GradCAM on the last spatial feature map (Selvaraju et al. 2017).
+    /// GradCAM on a spatial feature map, the last by default (Selvaraju et al. 2017).
     Gradcam,
     /// LIME over SLIC superpixels (Ribeiro et al. 2016).
     Lime,
@@ -216,6 +220,12 @@ fn check_flags(args: &AttributeArgs) -> Result<()> {
         ),
         ("--top-k", args.top_k.is_some(), lime, "--method lime only"),
         (
+            "--layer",
+            args.layer.is_some(),
+            m == Method::Gradcam,
+            "--method gradcam only",
+        ),
+        (
             "--lime-fill",
             args.lime_fill.is_some(),
             lime,
@@ -317,7 +327,12 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     }
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
-        let model = model_args.load_for(&device, &set, &data)?;
+        let mut model = model_args.load_for(&device, &set, &data)?;
+        if let Some(layer) = &args.layer {
+            model
+                .set_feature_layer(layer)
+                .with_context(|| format!("--layer for {label}"))?;
+        }
         let mut batch = 0u64;
         let mut attribute = |x: &candle_core::Tensor,
                              t: &candle_core::Tensor|
@@ -366,6 +381,7 @@ pub fn run(args: AttributeArgs) -> Result<()> {
     let mut json = serde_json::to_value(&explained.summary)?;
     json["model"] = serde_json::json!(results[0].0);
     json["seconds"] = serde_json::json!(seconds);
+    json["meta"] = crate::meta::for_model(args.seed, args.device.device, &args.model)?;
     if results.len() > 1 {
         let mut others = Vec::new();
         for (label, e, secs) in &results[1..] {

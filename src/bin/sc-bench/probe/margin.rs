@@ -84,9 +84,15 @@ fn overshoot(value: &str) -> Result<f64, String> {
     }
 }
 
-/// One model's report as JSON, with its label and speed.
-fn report_json(label: &str, r: &MarginReport, seconds: f64) -> serde_json::Value {
+/// One model's report as JSON, with its label, speed and provenance.
+fn report_json(
+    label: &str,
+    r: &MarginReport,
+    seconds: f64,
+    meta: serde_json::Value,
+) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["meta"] = meta;
     v["run"] = json!(label);
     v["seconds"] = json!(seconds);
     v["images_per_second"] = json!(r.images as f64 / seconds.max(1e-9));
@@ -176,8 +182,10 @@ pub fn run(args: MarginArgs) -> Result<()> {
     };
     let data = args.data.data.to_string();
     let mut results = Vec::with_capacity(models.len());
+    let mut metas = Vec::with_capacity(models.len());
     for (label, m) in models {
         let model = m.load_for(&device, &set, &data)?;
+        metas.push(crate::meta::for_model(None, args.device.device, &m)?);
         let started = Instant::now();
         let report = margin_probe(&model, &set, &opts, &device)
             .with_context(|| format!("probing {label}"))?;
@@ -226,7 +234,8 @@ pub fn run(args: MarginArgs) -> Result<()> {
     }
     let mut reports: Vec<serde_json::Value> = results
         .iter()
-        .map(|(label, r, s)| report_json(label, r, *s))
+        .zip(metas)
+        .map(|((label, r, s), meta)| report_json(label, r, *s, meta))
         .collect();
     if reports.len() == 1 {
         out.json(&reports.remove(0))
