@@ -753,3 +753,95 @@ fn bad_colorful_specs_and_transfer_sources_are_one_line_errors() {
         fails(&args, &needles);
     }
 }
+
+/// `probe margin` and `alpha-sweep`: flags that cannot be honoured fail
+/// before any model runs, naming the flag.
+#[test]
+fn margin_probe_and_alpha_sweep_reject_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_run = dir.path().join("empty");
+    std::fs::create_dir_all(&empty_run).unwrap();
+    let empty_run = empty_run.to_str().unwrap();
+    let sweep_dir = dir.path().join("sweep");
+    let sweep_dir = sweep_dir.to_str().unwrap();
+    let data = "shapes:n=20,test=10,size=16";
+    let margin = |extra: &[&'static str]| {
+        let mut a = vec!["probe", "margin", "--run", empty_run, "--data", data];
+        a.extend_from_slice(extra);
+        a
+    };
+    let table: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (margin(&[]), vec![empty_run, "no complete checkpoint"]),
+        (
+            margin(&["--band-size", "5"]),
+            vec!["--band-size 5", "does not divide the 16x16 images"],
+        ),
+        (
+            margin(&["--band-size", "32"]),
+            vec!["--band-size 32", "does not divide"],
+        ),
+        (
+            margin(&["--band-size", "0"]),
+            vec!["--band-size", "at least 1"],
+        ),
+        (
+            margin(&["--band-step", "0"]),
+            vec!["--band-step", "at least 1"],
+        ),
+        (
+            margin(&["--max-iter", "0"]),
+            vec!["--max-iter", "at least 1"],
+        ),
+        (
+            margin(&["--candidates", "1"]),
+            vec!["--candidates", "at least 2"],
+        ),
+        (margin(&["--batch-size", "0"]), vec!["--batch-size"]),
+        (margin(&["--overshoot", "-1"]), vec!["--overshoot", ">= 0"]),
+        (margin(&["--overshoot", "nan"]), vec!["--overshoot"]),
+        (
+            margin(&["--per-class", "1000"]),
+            vec!["per-class", "1000 images of each class", "has"],
+        ),
+        (margin(&["--limit", "0"]), vec!["limit", "at least 1"]),
+        (
+            margin(&["--limit", "2", "--per-class", "1"]),
+            vec!["--limit", "--per-class"],
+        ),
+        (
+            vec!["probe", "margin", "--data", data],
+            vec!["--run DIR", "--weights FILE"],
+        ),
+        (
+            vec!["alpha-sweep", "--alphas", "", "--run", sweep_dir],
+            vec!["--alphas", "empty list"],
+        ),
+        (
+            vec!["alpha-sweep", "--alphas=0,-1", "--run", sweep_dir],
+            vec!["--alphas", "-1", ">= 0"],
+        ),
+        (
+            vec!["alpha-sweep", "--alphas", "0.1,1,0.10", "--run", sweep_dir],
+            vec!["--alphas", "listed twice"],
+        ),
+        (
+            vec![
+                "alpha-sweep",
+                "--alphas",
+                "0,1",
+                "--run",
+                sweep_dir,
+                "--set",
+                "regime=base",
+            ],
+            vec!["--set regime=base", "sets regime itself"],
+        ),
+    ];
+    for (args, needles) in &table {
+        fails(args, needles);
+    }
+    assert!(
+        !Path::new(sweep_dir).exists(),
+        "a refused sweep created its directory"
+    );
+}

@@ -8,6 +8,7 @@ mod cli_eval;
 mod cli_fairness;
 mod cli_perturb;
 mod cli_probe_discontinuity;
+mod cli_probe_margin;
 mod cli_report;
 mod cli_speed;
 mod cli_train;

@@ -7,6 +7,7 @@
 //! photometric kinds; reliance on semantics (Sec. 4.3) means low accuracy
 //! under the semantic-destroying kinds.
 
+use crate::stats::median_of_sorted;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
 use sc_core::{Classifier, Level, Seed};
@@ -269,11 +270,8 @@ pub fn perturbation_sweep(
             let mean = values.iter().sum::<f64>() / n;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
             values.sort_by(f64::total_cmp);
-            let median = if values.len() % 2 == 1 {
-                values[values.len() / 2]
-            } else {
-                0.5 * (values[values.len() / 2 - 1] + values[values.len() / 2])
-            };
+            // The set is not empty (checked above), so neither is `values`.
+            let median = median_of_sorted(&values).unwrap_or(f64::NAN);
             SweepEntry {
                 kind: kind.name().to_string(),
                 level: level.get(),

@@ -13,6 +13,10 @@
 //!   logits with an anchor image and its perturbed versions.
 //! - [`embedding`]: PCA, exact t-SNE, UMAP and trustworthiness, for those
 //!   pictures, implemented from their papers and seeded.
+//! - [`margin`]: the distance to the decision boundary along diagonal bands
+//!   of the 2-D DCT spectrum ([`dct`]), by DeepFool restricted to each band
+//!   (Ortiz-Jimenez et al. 2020, "Hold me tight!"); images that do not flip
+//!   are reported as such, never averaged in.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -41,8 +45,11 @@
 //! ```
 
 pub mod continuity;
+pub mod dct;
 pub mod discontinuity;
 pub mod embedding;
+pub mod margin;
+mod stats;
 
 /// Errors of `sc-probes`.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,9 @@ pub enum Error {
     /// From sc-core (levels, seeds).
     #[error(transparent)]
     Core(#[from] sc_core::Error),
+    /// From an attack (DeepFool of the margin probe).
+    #[error(transparent)]
+    Attack(#[from] sc_attack::Error),
     /// From candle (the model's forward pass).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -5,6 +5,7 @@
 //! stderr. Bad input exits non-zero with a one-line error on stderr that
 //! starts with `error:`, whether clap or the command finds it.
 
+mod alpha_sweep;
 mod args;
 mod attribute;
 mod data;
@@ -56,7 +57,9 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Attribution maps (saliency, IG, GradCAM), their smoothness and mass on the object.
     Attribute(attribute::AttributeArgs),
-    /// Probes of a trained model (paper Sec. 2.2: discontinuity).
+    /// Train one regime-C model per alpha, then accuracy and continuity score per alpha (Fig. 4).
+    AlphaSweep(alpha_sweep::AlphaSweepArgs),
+    /// Probes of a trained model: discontinuity (paper Sec. 2.2), margins per frequency band.
     Probe {
         #[command(subcommand)]
         command: probe::ProbeCommand,
@@ -125,6 +128,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::AlphaSweep(args) => alpha_sweep::run(args),
         Command::Speed(args) => speed::run(args),
         Command::Attribute(args) => attribute::run(args),
         Command::Probe { command } => probe::run(command),

@@ -63,6 +63,13 @@ impl ModelArgs {
         }
     }
 
+    /// A short name for the model: its run directory's or weights file's name.
+    pub fn label(&self) -> String {
+        let path = self.run.as_ref().or(self.weights.as_ref());
+        path.and_then(|p| p.file_stem())
+            .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
     /// Loads the model for `set` (described to the user as `data`) and
     /// checks with [`check_fits`] that it was made for such images.
     pub fn load_for(&self, device: &Device, set: &ImageSet, data: &str) -> Result<Model> {
@@ -70,6 +77,56 @@ impl ModelArgs {
         let model = self.load(device, [h, w])?;
         check_fits(&model, set, data)?;
         Ok(model)
+    }
+}
+
+/// One or several trained models, for the commands that compare models on
+/// the same images: `--run DIR` (repeatable) or `--model NAME --weights FILE`.
+#[derive(Args, Clone)]
+pub struct ModelsArgs {
+    /// small-cnn, resnet18 or resnet50 (required with --weights; checked against every --run).
+    #[arg(long)]
+    pub model: Option<Arch>,
+    /// A safetensors file with torchvision parameter names.
+    #[arg(long, conflicts_with = "run")]
+    pub weights: Option<PathBuf>,
+    /// A training run directory (its newest complete checkpoint); repeat
+    /// for several models.
+    #[arg(long)]
+    pub run: Vec<PathBuf>,
+}
+
+impl ModelsArgs {
+    /// Each model as a [`ModelArgs`], in command-line order, with a label
+    /// for tables and legends (the run's name; its path when two runs share
+    /// a name).
+    pub fn each(&self) -> Result<Vec<(String, ModelArgs)>> {
+        let single = |run: Option<PathBuf>| ModelArgs {
+            model: self.model,
+            weights: self.weights.clone(),
+            run,
+        };
+        let models: Vec<ModelArgs> = if self.run.is_empty() {
+            vec![single(None)]
+        } else {
+            self.run.iter().map(|r| single(Some(r.clone()))).collect()
+        };
+        if self.weights.is_none() && self.run.is_empty() {
+            bail!("give the model as --run DIR (repeatable) or as --model NAME --weights FILE");
+        }
+        let labels: Vec<String> = models.iter().map(ModelArgs::label).collect();
+        Ok(models
+            .into_iter()
+            .zip(&labels)
+            .map(|(m, label)| {
+                let shared = labels.iter().filter(|l| *l == label).count() > 1;
+                let label = match (&m.run, shared) {
+                    (Some(run), true) => run.display().to_string(),
+                    _ => label.clone(),
+                };
+                (label, m)
+            })
+            .collect())
     }
 }
 

@@ -1,11 +1,12 @@
 use crate::Out;
 use anyhow::{Context, Result};
+use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sc_models::Arch;
 use sc_train::{EpochMetrics, InitInfo, Observer, Regime, StepInfo, TrainConfig};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Train a classifier in one of the paper's four regimes.
 #[derive(Args)]
@@ -37,8 +38,9 @@ pub struct TrainArgs {
     json: bool,
 }
 
-/// The training options shared by `train`, `fairness --regime` and
-/// `transfer`: each becomes a key of the run's configuration.
+/// The training options shared by `train`, `fairness --regime`,
+/// `transfer` and `alpha-sweep`: each becomes a key of the run's
+/// configuration.
 #[derive(Args, Clone, Debug, Default)]
 pub struct TrainFlags {
     /// small-cnn, resnet18 or resnet50.
@@ -132,6 +134,8 @@ impl TrainArgs {
 pub struct Bars {
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// Steps taken by this process.
+    steps: u64,
 }
 
 impl Observer for Bars {
@@ -168,6 +172,7 @@ impl Observer for Bars {
     }
 
     fn step(&mut self, info: &StepInfo) {
+        self.steps += 1;
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -211,21 +216,51 @@ impl Observer for Bars {
     }
 }
 
+/// What [`train_run`] did.
+pub struct Trained {
+    /// The configuration the run was trained with.
+    pub config: TrainConfig,
+    /// The report of sc-train.
+    pub report: sc_train::TrainReport,
+    /// Optimisation steps taken by this call (0: the run was already finished).
+    pub steps_now: u64,
+}
+
+/// Trains (or, with `resume`, continues) the run in `dir` with the
+/// configuration `config_file` and `overrides` resolve to, through
+/// sc-train's own resume checks: a resumed run takes its stored
+/// config.toml, where only `epochs` may change.
+pub fn train_run(
+    config_file: Option<&Path>,
+    overrides: &[(String, String)],
+    dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<Trained> {
+    let stored = dir.join("config.toml");
+    let config = if resume && stored.is_file() {
+        TrainConfig::resolve_resumed(&stored, config_file, overrides)?
+    } else {
+        TrainConfig::resolve(config_file, overrides)?
+    };
+    let mut bars = Bars::default();
+    let report = sc_train::train(&config, dir, resume, device, &mut bars)?;
+    Ok(Trained {
+        config,
+        report,
+        steps_now: bars.steps,
+    })
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let out = Out::new(args.json);
-    let stored = args.run.join("config.toml");
-    let config = if args.resume && stored.is_file() {
-        TrainConfig::resolve_resumed(&stored, args.config.as_deref(), &args.overrides()?)?
-    } else {
-        TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?
-    };
     let device = args.device.open()?;
-    let report = sc_train::train(
-        &config,
+    let Trained { config, report, .. } = train_run(
+        args.config.as_deref(),
+        &args.overrides()?,
         &args.run,
         args.resume,
         &device,
-        &mut Bars::default(),
     )?;
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",

@@ -461,3 +461,81 @@ fn deepfool_reports_a_run_out_of_budget_as_censored_not_as_a_margin() {
     assert!(m50.flipped.iter().all(|&f| f), "{:?}", m50.flipped);
     assert!(m50.margins.iter().all(Option::is_some));
 }
+
+/// The batch shrinks to the images still standing as they flip; each
+/// image's result must not depend on the others in its batch: the margins
+/// of a batch equal those of the images run one at a time (as the
+/// reference implementation runs them), up to f32 rounding.
+#[test]
+fn deepfool_on_a_batch_equals_deepfool_image_by_image_and_in_one_pass() {
+    let model = TwoLayer::random(5, 16, SHAPE, 88);
+    let x = images(12, SHAPE, 0.0, 1.0, 89);
+    let y = predict(&model, &x);
+    let d: usize = SHAPE.iter().product();
+    let basis = orthonormal_basis(8, d, 93);
+    let flat: Vec<f32> = basis.iter().flatten().map(|v| *v as f32).collect();
+    for subspace in [
+        None,
+        Some(Tensor::from_vec(flat, (8, d), &Device::Cpu).unwrap()),
+    ] {
+        let config = DeepFoolConfig {
+            overshoot: 0.0,
+            candidates: Some(3),
+            subspace,
+            ..DeepFoolConfig::new(Norm::L2)
+        };
+        let one_step = DeepFool::new(DeepFoolConfig {
+            steps: 1,
+            ..config.clone()
+        })
+        .unwrap()
+        .margins(&model, &x, &y)
+        .unwrap();
+        let early = one_step.flipped.iter().filter(|&&f| f).count();
+        assert!(
+            early > 0 && early < 12,
+            "{early} of 12 flipped after one step: the batch would never shrink"
+        );
+        let df = DeepFool::new(config.clone()).unwrap();
+        let batch = df.margins(&model, &x, &y).unwrap();
+        // The one-pass Jacobian (batch repeated per candidate) is the same
+        // computation arranged differently.
+        let one_pass = DeepFool::new(DeepFoolConfig {
+            one_pass: true,
+            ..config
+        })
+        .unwrap()
+        .margins(&model, &x, &y)
+        .unwrap();
+        assert_eq!(one_pass.flipped, batch.flipped);
+        for (a, b) in one_pass.margins.iter().zip(&batch.margins) {
+            match (a, b) {
+                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-4 * a.max(1e-3), "{a} vs {b}"),
+                (None, None) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        for i in 0..12 {
+            let xi = x.narrow(0, i, 1).unwrap();
+            let yi = y.narrow(0, i, 1).unwrap();
+            let one = df.margins(&model, &xi, &yi).unwrap();
+            assert_eq!(one.flipped[0], batch.flipped[i], "image {i}");
+            match (one.margins[0], batch.margins[i]) {
+                (Some(a), Some(b)) => {
+                    assert!((a - b).abs() <= 1e-4 * a.max(1e-3), "image {i}: {a} vs {b}")
+                }
+                (None, None) => {}
+                other => panic!("image {i}: {other:?}"),
+            }
+            let diff: f32 = (one.adv - batch.adv.narrow(0, i, 1).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(diff <= 1e-4, "image {i}: perturbed images differ by {diff}");
+        }
+    }
+}

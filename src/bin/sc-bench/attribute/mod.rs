@@ -330,14 +330,14 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         weights: args.weights.clone(),
         run: args.run.first().cloned(),
     };
-    let mut models = vec![(model_label(&first), first)];
+    let mut models = vec![(first.label(), first)];
     for run in args.run.iter().skip(1).chain(&args.compare) {
         let m = ModelArgs {
             model: None,
             weights: None,
             run: Some(run.clone()),
         };
-        models.push((model_label(&m), m));
+        models.push((ModelArgs::label(&m), m));
     }
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
@@ -407,11 +407,4 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         json["compare"] = serde_json::Value::Array(others);
     }
     out.json(&json)
-}
-
-/// A short name for a model: its run directory's or weights file's name.
-fn model_label(m: &ModelArgs) -> String {
-    let path = m.run.as_ref().or(m.weights.as_ref());
-    path.and_then(|p| p.file_stem())
-        .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
 }

@@ -3,6 +3,7 @@
 //! its own module.
 
 mod discontinuity;
+mod margin;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -14,11 +15,14 @@ pub enum ProbeCommand {
     /// images with a same-class image closer than their perturbed version,
     /// and Fig. 2's PCA, t-SNE and UMAP pictures of one class's logits.
     Discontinuity(discontinuity::DiscontinuityArgs),
+    /// Margins to the decision boundary along DCT frequency bands (Hold me tight).
+    Margin(margin::MarginArgs),
 }
 
 /// Runs one probe.
 pub fn run(command: ProbeCommand) -> Result<()> {
     match command {
         ProbeCommand::Discontinuity(args) => discontinuity::run(args),
+        ProbeCommand::Margin(args) => margin::run(args),
     }
 }
