@@ -52,6 +52,18 @@ pub struct Plan {
     pub transfer_data: String,
     /// Epochs of fine-tuning.
     pub transfer_epochs: u64,
+    /// Test images per class whose margins per DCT band are measured.
+    pub margin_per_class: usize,
+    /// The alphas of the sweep (Fig. 4), comma-separated.
+    pub alphas: String,
+    /// Seeds that run an alpha sweep (0..alpha_seeds).
+    pub alpha_seeds: u64,
+    /// The data set, epochs and test images per class of each sweep's models.
+    pub alpha_data: String,
+    /// Epochs of each alpha's model.
+    pub alpha_epochs: u64,
+    /// Test images per class each alpha's model is evaluated on.
+    pub alpha_per_class: usize,
     /// Why the plan departs from the paper where its configuration cannot
     /// say it; shown in the report.
     pub notes: Vec<String>,
@@ -96,6 +108,12 @@ impl Plan {
             fairness_epochs: 5,
             transfer_data: "colorful-shapes:n=1000,test=500,p=0.5".into(),
             transfer_epochs: 2,
+            margin_per_class: 2,
+            alphas: "0,0.01,0.1,1".into(),
+            alpha_seeds: 1,
+            alpha_data: "shapes:n=2000,test=1000".into(),
+            alpha_epochs: 3,
+            alpha_per_class: 30,
             notes: vec![
                 "`shapes` (synthetic, embedded) and a small CNN instead of CIFAR-100 and ResNet18: the quick study runs on 2 CPU cores.".into(),
                 "Trained from scratch for 10 epochs, where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
@@ -104,6 +122,8 @@ impl Plan {
                 "Robust accuracy on the first 200 test images (the sweep uses 500): APGD-T (9 targets, 100 steps) on the images PGD leaves standing dominated the study's time on the robust regimes; fewer images widen each run's interval but leave the attack at full strength.".into(),
                 "Fig. 1-2 on 30 test images per class (300 images, one class of 30 embedded).".into(),
                 "Fairness (Table 4) on colorful-shapes (the embedded shapes on red/blue backgrounds, 95% red in training and blue in test) instead of Colorful MNIST, base and C only, 2000 training images for 5 epochs with the main regimes' settings.".into(),
+                "Margins per DCT band on 2 test images per class (20 images; DeepFool restricted to each band, all candidate classes, 50 steps): the probe costs about a second per image and band on this machine.".into(),
+                "The alpha sweep (Fig. 4) at seed 0 only, with smaller models than the main regimes: alphas 0, 0.01, 0.1 and 1, 2000 training images for 3 epochs, evaluated on 30 test images per class. With one seed there is no CI, so claim C2 is inconclusive by rule.".into(),
                 "Transfer (Table 3) to colorful-shapes with unbiased backgrounds (p=0.5; 1000 images, 2 epochs, all layers, Adam 3e-3 cosine), not CIFAR-10/SVHN/MNIST: no download, but a domain shift on the same ten shapes rather than a new task; no from-scratch baseline.".into(),
             ],
         }
@@ -141,6 +161,12 @@ impl Plan {
             fairness_epochs: 1,
             transfer_data: "colorful-shapes:n=128,test=64,p=0.5".into(),
             transfer_epochs: 1,
+            margin_per_class: 1,
+            alphas: "0,0.1".into(),
+            alpha_seeds: 1,
+            alpha_data: "shapes:n=256,test=100".into(),
+            alpha_epochs: 1,
+            alpha_per_class: 3,
             notes: vec![
                 "A smoke test of the pipeline: tiny subsets, one epoch; its numbers mean nothing."
                     .into(),
@@ -175,6 +201,12 @@ impl Plan {
             fairness_epochs: 10,
             transfer_data: "colorful-shapes:p=0.5".into(),
             transfer_epochs: 10,
+            margin_per_class: 10,
+            alphas: "0,0.1,0.3,1,3".into(),
+            alpha_seeds: 3,
+            alpha_data: format!("cifar100:{}", data_dir.display()),
+            alpha_epochs: 60,
+            alpha_per_class: 10,
             notes: vec!["Trained from scratch with a cosine schedule: the paper's Adam at 1e-5 converges too slowly from scratch.".into()],
         }
     }
@@ -355,6 +387,61 @@ fn discontinuity(
     Ok((file, pictures))
 }
 
+/// The companion paper's margins: the median L2 distance to the boundary
+/// within each band of the 2-D DCT basis (subspace-constrained DeepFool).
+fn margin(bin: &Path, plan: &Plan, name: &str) -> Result<String> {
+    let run = plan.out.join(name).display().to_string();
+    stage(&plan.out, format!("{name}.margin.json"), || {
+        let args = [
+            "probe",
+            "margin",
+            "--run",
+            &run,
+            "--data",
+            &plan.data,
+            "--per-class",
+            &plan.margin_per_class.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ];
+        run_json(bin, &args, &format!("margins of {name}"))
+    })
+}
+
+/// Fig. 4 at `seed`: one regime-C model per alpha (sc-bench resumes an
+/// interrupted sweep itself), accuracy and continuity score per alpha.
+fn alpha_sweep(bin: &Path, plan: &Plan, seed: u64) -> Result<String> {
+    let run = plan.out.join(format!("alpha-s{seed}"));
+    stage(&plan.out, format!("alpha-sweep-s{seed}.json"), || {
+        let mut args = strings(&[
+            "alpha-sweep",
+            "--alphas",
+            &plan.alphas,
+            "--run",
+            &run.display().to_string(),
+            "--data",
+            &plan.alpha_data,
+            "--model",
+            &plan.model,
+            "--epochs",
+            &plan.alpha_epochs.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--per-class",
+            &plan.alpha_per_class.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ]);
+        // The sweep sets alpha itself.
+        for s in plan.train_set.iter().filter(|s| !s.starts_with("alpha=")) {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        run_json(bin, &args, &format!("alpha sweep of seed {seed}"))
+    })
+}
+
 /// Removes `dir`, the run directory of a stage whose JSON is missing: a
 /// stage killed while training is redone from the start (fairness and
 /// transfer train for seconds and refuse a directory that holds a run).
@@ -490,8 +577,9 @@ fn print_plan(plan: &Plan) {
         "reproduce ({}): {} regimes x {} seeds = {runs} runs on {} ({}, {} epochs, device {}); \
          per run: train, eval (PGD-10 + APGD-CE + APGD-T on {} images, sanity checks on {}), \
          sweep ({} images, every kind and level), discontinuity ({} images per class), \
-         transfer to {} ({} epochs), fairness for base and c on {} ({} epochs), \
-         attribution ({} on {} images); then \
+         margins per DCT band ({} images per class), transfer to {} ({} epochs), fairness for \
+         base and c on {} ({} epochs), attribution ({} on {} images); alpha sweep ({} at \
+         {} seed(s), {}, {} epochs); then \
          `sc-bench report` into {}",
         plan.name,
         REGIMES.len(),
@@ -504,12 +592,17 @@ fn print_plan(plan: &Plan) {
         plan.sanity_samples,
         plan.eval_limit,
         plan.disc_per_class,
+        plan.margin_per_class,
         plan.transfer_data,
         plan.transfer_epochs,
         plan.fairness_data,
         plan.fairness_epochs,
         ATTRIBUTIONS.join(", "),
         plan.attr_limit,
+        plan.alphas,
+        plan.alpha_seeds,
+        plan.alpha_data,
+        plan.alpha_epochs,
         plan.out.display()
     );
 }
@@ -527,6 +620,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
             let eval = eval(bin, plan, seed, &name)?;
             let sweep = sweep(bin, plan, seed, &name)?;
             let (discontinuity, embedding_images) = discontinuity(bin, plan, seed, &name)?;
+            let margin = margin(bin, plan, &name)?;
             let transfer = transfer(bin, plan, seed, &name)?;
             // Table 4 compares the plain regimes only (ResNet18 vs ResNet18C).
             let fairness = ["base", "c"]
@@ -545,9 +639,13 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
                 "regime": regime, "seed": seed, "train": train, "eval": eval, "sweep": sweep,
                 "attribution": attribution, "attribution_images": pictures,
                 "discontinuity": discontinuity, "embedding_images": embedding_images,
-                "transfer": transfer, "fairness": fairness,
+                "transfer": transfer, "fairness": fairness, "margin": margin,
             }));
         }
+    }
+    let mut alpha_sweeps = Vec::new();
+    for seed in 0..plan.alpha_seeds {
+        alpha_sweeps.push(json!({"seed": seed, "file": alpha_sweep(bin, plan, seed)?}));
     }
     let command = match plan.name {
         "paper" => "cargo xtask reproduce --data DIR".to_string(),
@@ -559,6 +657,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
         "git_revision": git_revision(root),
         "notes": plan.notes,
         "runs": runs,
+        "alpha_sweeps": alpha_sweeps,
     });
     crate::write_atomic(
         &plan.out.join("study.json"),
@@ -617,9 +716,21 @@ mod tests {
         let plan = Plan::smoke(dir.join("study"));
         reproduce(&dir, &bin, &plan).unwrap();
         let first = calls(&log);
-        // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity,
-        // transfer, ig, gradcam), fairness for base and c + report.
-        assert_eq!(first.len(), 2 * 4 * 7 + 2 * 2 + 1, "{first:#?}");
+        // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity, margin,
+        // transfer, ig, gradcam), fairness for base and c, one alpha sweep
+        // + report.
+        assert_eq!(first.len(), 2 * 4 * 8 + 2 * 2 + 1 + 1, "{first:#?}");
+        let alpha: Vec<&String> = first
+            .iter()
+            .filter(|c| c.starts_with("alpha-sweep "))
+            .collect();
+        assert_eq!(alpha.len(), 1);
+        // The sweep sets alpha itself: no --set alpha (sc-bench refuses it).
+        assert!(
+            alpha[0].contains("--alphas 0,0.1") && !alpha[0].contains("alpha=0.1"),
+            "{}",
+            alpha[0]
+        );
         let fair: Vec<&String> = first
             .iter()
             .filter(|c| c.starts_with("fairness "))
@@ -657,6 +768,11 @@ mod tests {
             manifest["runs"][5]["discontinuity"],
             "c-s1.discontinuity.json"
         );
+        assert_eq!(manifest["runs"][5]["margin"], "c-s1.margin.json");
+        assert_eq!(
+            manifest["alpha_sweeps"],
+            json!([{"seed": 0, "file": "alpha-sweep-s0.json"}])
+        );
         // No temporary file is left behind.
         assert!(std::fs::read_dir(&plan.out)
             .unwrap()
@@ -667,12 +783,13 @@ mod tests {
         // A fairness stage killed while training: its run directory is
         // there, its JSON is not; it is redone in a fresh directory.
         std::fs::remove_file(plan.out.join("c-s0.fairness.json")).unwrap();
+        std::fs::remove_file(plan.out.join("alpha-sweep-s0.json")).unwrap();
         std::fs::create_dir_all(plan.out.join("c-s0.fairness/checkpoints")).unwrap();
         // A torn stage file (not JSON) is redone too, never trusted.
         std::fs::write(plan.out.join("adv-s0.ig.json"), "{\"trunc").unwrap();
         reproduce(&dir, &bin, &plan).unwrap();
         let second = calls(&log)[first.len()..].to_vec();
-        assert_eq!(second.len(), 5, "{second:#?}");
+        assert_eq!(second.len(), 6, "{second:#?}");
         assert!(
             second[0].starts_with("fairness ") && second[0].contains("c-s0"),
             "{}",
@@ -694,7 +811,8 @@ mod tests {
             "{}",
             second[3]
         );
-        assert!(second[4].starts_with("report "));
+        assert!(second[4].starts_with("alpha-sweep "), "{}", second[4]);
+        assert!(second[5].starts_with("report "));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
