@@ -39,8 +39,10 @@ impl ClaimRow {
     pub fn ours_text(&self) -> String {
         match (&self.ours, self.verdict) {
             (_, Verdict::NotRun) => "not run in this study".into(),
+            // `display` already says "n=1, no CI" without an interval.
+            (Some(e), _) if e.ci.is_none() => e.display(self.decimals),
             (Some(e), _) => format!("{} (n={})", e.display(self.decimals), e.n),
-            (None, _) => "no paired seeds".into(),
+            (None, _) => "no paired seeds with a value".into(),
         }
     }
 }
@@ -344,8 +346,9 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
         },
         &flip_rate,
     ));
+    let margins_ran = study.runs.iter().any(|r| r.margin.is_some());
     for (a, b) in PAIRS {
-        rows.push(compare(
+        let mut row = compare(
             study,
             Comparison {
                 id: "M",
@@ -359,7 +362,13 @@ pub fn claims(study: &Study) -> Vec<ClaimRow> {
                 decimals: 3,
             },
             &high_frequency_log_margin,
-        ));
+        );
+        // Probed, but no seed has a defined median in every upper band
+        // (at most half flipped): measured and inconclusive, not "not run".
+        if margins_ran && row.verdict == Verdict::NotRun {
+            row.verdict = Verdict::Inconclusive;
+        }
+        rows.push(row);
     }
     rows
 }
@@ -399,6 +408,51 @@ mod tests {
     }
 
     #[test]
+    fn margins_probed_without_a_defined_median_are_inconclusive_not_unrun() {
+        use super::super::load::Run;
+        use super::super::stages::{BandMargin, MarginResult};
+        let run = |regime: &str, seed, high: Option<f64>| Run {
+            regime: regime.into(),
+            seed,
+            margin: Some(MarginResult {
+                images: 10,
+                band_size: 8,
+                max_iter: 5,
+                accuracy: 0.5,
+                bands: (0..2)
+                    .map(|b| BandMargin {
+                        band: b,
+                        start: 8 * b,
+                        dim: 192,
+                        median_margin: if b == 0 { Some(1.0) } else { high },
+                        flipped_fraction: 0.5,
+                    })
+                    .collect(),
+                meta: None,
+            }),
+            ..Run::default()
+        };
+        let mut s = study(&[]);
+        s.runs = (0..2)
+            .flat_map(|seed| [run("base", seed, None), run("c", seed, None)])
+            .collect();
+        let m = |s: &Study| claims(s).into_iter().find(|r| r.id == "M").unwrap();
+        let row = m(&s);
+        assert_eq!(row.verdict, Verdict::Inconclusive);
+        assert_eq!(row.ours_text(), "no paired seeds with a value");
+        // Defined: c's upper band is 10x base's on both seeds.
+        s.runs = (0..2)
+            .flat_map(|seed| [run("base", seed, Some(0.5)), run("c", seed, Some(5.0))])
+            .collect();
+        let row = m(&s);
+        assert_eq!(row.verdict, Verdict::Holds);
+        assert!((row.ours.unwrap().mean - 1.0).abs() < 1e-12);
+        // Never probed: not run.
+        s.runs.iter_mut().for_each(|r| r.margin = None);
+        assert_eq!(m(&s).verdict, Verdict::NotRun);
+    }
+
+    #[test]
     fn the_alpha_rule_needs_a_ci_over_seeds() {
         assert_eq!(alpha_row(&study(&[])).verdict, Verdict::NotRun);
         // One seed with a strong drop (-75%): no CI, so never a verdict.
@@ -406,6 +460,7 @@ mod tests {
         assert_eq!(one.verdict, Verdict::Inconclusive);
         let e = one.ours.unwrap();
         assert!((e.mean + 75.0).abs() < 1e-9 && e.ci.is_none());
+        assert_eq!(one.ours_text(), "-75.0 (n=1, no CI)");
         // Two seeds, -75% and -70%: mean -72.5, half-width
         // 12.706205 * 2.5 = 31.77: the CI is below zero.
         let two = alpha_row(&study(&[(0, [8.0, 5.0, 2.0]), (1, [10.0, 6.0, 3.0])]));

@@ -75,7 +75,7 @@ pub fn alpha_section(study: &Study, figure: &mut dyn FnMut() -> Vec<Block>) -> V
              score strongly. Claim C2's rule: the relative change of the score from the smallest \
              to the largest alpha, negative when its CI over seeds is below zero; with one seed \
              there is no CI and the verdict is inconclusive. From the smallest to the largest \
-             alpha the score changes by {} % and accuracy by {} points.",
+             alpha: score change, %: {}; accuracy change, points: {}.",
             seeds.join(", "),
             show(changes(alpha_score_change), 100.0, 1),
             show(changes(alpha_accuracy_change), 100.0, 2),
