@@ -18,6 +18,12 @@ use crate::plot::{Bar, BarChart, LineChart, Series};
 use crate::{write_atomic, Result};
 use std::path::PathBuf;
 
+/// A per-run number (a measure of [`super::measures`]).
+type RunValue = dyn Fn(&Run) -> Option<f64>;
+
+/// A per-alpha number of an alpha sweep.
+type AlphaValue = fn(&super::stages::AlphaPoint) -> f64;
+
 /// Pixel size of every figure.
 const SIZE: (u32, u32) = (720, 420);
 
@@ -218,7 +224,6 @@ pub fn margin_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
 /// the smallest positive alpha, as the axis label says.
 pub fn alpha_figures(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
     use super::sections::{alphas, at_alpha};
-    use super::stages::AlphaPoint;
     let alphas = alphas(study);
     let positive = alphas.iter().copied().find(|a| *a > 0.0);
     let x_of = |a: f64| match positive {
@@ -230,7 +235,7 @@ pub fn alpha_figures(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
         _ => String::new(),
     };
     let mut out = Vec::new();
-    let measures: [(&str, &str, f64, fn(&AlphaPoint) -> f64); 2] = [
+    let measures: [(&str, &str, f64, AlphaValue); 2] = [
         ("alpha-accuracy", "test accuracy, %", 100.0, |p| p.accuracy),
         (
             "alpha-continuity",
@@ -295,7 +300,7 @@ fn save_bars(
 
 /// One bar per (regime, label) of `f` in %, with its 95% CI; empty when no
 /// regime has a value.
-fn bars(study: &Study, labels: &[(String, &dyn Fn(&Run) -> Option<f64>)]) -> Vec<Bar> {
+fn bars(study: &Study, labels: &[(String, &RunValue)]) -> Vec<Bar> {
     let mut out = Vec::new();
     for regime in study.regimes() {
         for (label, f) in labels {
@@ -339,15 +344,14 @@ pub fn robust_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
 /// Accuracy per background colour and regime on the colour-biased set (Table 4).
 pub fn fairness_figure(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Block>> {
     let groups = super::sections::fairness_groups(study);
-    let fs: Vec<Box<dyn Fn(&Run) -> Option<f64>>> = groups
+    let fs: Vec<Box<RunValue>> = groups
         .iter()
         .map(|g| {
             let g = g.clone();
-            Box::new(move |r: &Run| *r.fairness.as_ref()?.group_accuracy.get(&g)?)
-                as Box<dyn Fn(&Run) -> Option<f64>>
+            Box::new(move |r: &Run| *r.fairness.as_ref()?.group_accuracy.get(&g)?) as Box<RunValue>
         })
         .collect();
-    let labels: Vec<(String, &dyn Fn(&Run) -> Option<f64>)> = groups
+    let labels: Vec<(String, &RunValue)> = groups
         .iter()
         .zip(&fs)
         .map(|(g, f)| (format!("{g} background"), f.as_ref()))
