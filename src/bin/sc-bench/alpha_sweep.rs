@@ -25,7 +25,7 @@ pub struct AlphaSweepArgs {
     /// listed once, e.g. 0,0.01,0.1,1.
     #[arg(long)]
     alphas: Alphas,
-    /// The sweep's directory: one run per alpha in DIR/alpha-<a>/ (a
+    /// The sweep's directory: one run per alpha in `DIR/alpha-<a>/` (a
     /// finished run is skipped, an interrupted one resumed), and
     /// alpha-sweep.json and alpha-sweep.png.
     #[arg(long)]
