@@ -84,17 +84,23 @@ if [ ! -e "$dir/.laid-out" ]; then
     done
     ln -sfn libnccl.so.2 "$root/lib/libnccl.so"
     ln -sfn lib "$root/lib64"
-    # The libcuda link stub: one empty function per cu* name in cuda.h.
+    # The libcuda link stub: one function per cu* name in cuda.h, each
+    # returning CUDA_ERROR_STUB_LIBRARY (34) as NVIDIA's own stubs do, so a
+    # binary run against it (tests on a machine without a GPU) gets an
+    # error from cuInit instead of undefined behaviour.
     mkdir -p "$root/lib/stubs"
     grep -ohE '\bcu[A-Z][A-Za-z0-9_]*' "$root/include/cuda.h" "$root/include/cudaTypedefs.h" \
-        | sort -u | sed 's/.*/void &(void) {}/' >"$root/lib/stubs/libcuda.c"
+        | sort -u | sed 's/.*/int &(void) { return 34; }/' >"$root/lib/stubs/libcuda.c"
     gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$root/lib/stubs/libcuda.so" \
         "$root/lib/stubs/libcuda.c"
+    ln -sfn libcuda.so "$root/lib/stubs/libcuda.so.1"
     "$root/bin/nvcc" --version >&2
     touch "$dir/.laid-out"
 fi
 
 cat <<EOF
+# Without a GPU driver (to run the CPU tests of a cuda build; GPU tests then
+# skip), add $root/lib/stubs to LD_LIBRARY_PATH: never where a driver is.
 export CUDA_HOME=$root
 export CUDA_PATH=$root
 export PATH=$root/bin:\$PATH

@@ -12,14 +12,17 @@
 //!   dependency direction, libraries that print nothing and read no
 //!   environment.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
-//! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
+//! - `reproduce [--quick] [--data DIR] [--seeds N] [--epochs E] [--out DIR]
+//!   [--device D] [--sc-bench PATH]`:
 //!   the paper's study end to end (train the four regimes, PGD evaluation
 //!   with sanity checks, DS per perturbation and level, semantic-feature
 //!   probes, IG and GradCAM maps with their smoothness and mass on the
 //!   object) into `REPORT.md` + `report.json`. `--quick`: `shapes` on the
 //!   CPU in minutes; otherwise CIFAR-100 (`--data` = its binary folder) with
 //!   ResNet18 on CUDA (builds with `--features cuda`). Re-running skips
-//!   finished stages and resumes training.
+//!   finished stages and resumes training. `--device` overrides the
+//!   plan's device; `--sc-bench PATH` runs a prebuilt binary instead of
+//!   building one (a GPU host without cargo).
 //! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
 //!   [--only LETTERS] [--out DIR]`: images/s of the training, continuity,
 //!   PGD-10 and IG-32 steps of small-cnn and resnet18 and GFLOP/s of the
@@ -67,7 +70,14 @@ const COMMANDS: [(&str, &[&str], &[&str]); 5] = [
     ),
     (
         "reproduce",
-        &["--out", "--data", "--seeds", "--epochs", "--device"],
+        &[
+            "--out",
+            "--data",
+            "--seeds",
+            "--epochs",
+            "--device",
+            "--sc-bench",
+        ],
         &["--quick"],
     ),
 ];
@@ -215,6 +225,10 @@ fn run() -> Result<()> {
             plan.epochs = count(&parsed, "--epochs", plan.epochs)?;
             if let Some(d) = parsed.value("--device") {
                 plan.device = d;
+            }
+            // A prebuilt binary (a GPU host without cargo) is used as it is.
+            if let Some(bin) = parsed.value("--sc-bench") {
+                return reproduce::reproduce(Path::new(&bin), &plan);
             }
             let mut build = vec!["build", "--release", "--bin", "sc-bench"];
             if plan.device.starts_with("cuda") {

@@ -10,6 +10,8 @@ mod attribute;
 mod data;
 mod eval;
 mod model;
+#[cfg(feature = "nccl")]
+mod nccl;
 mod perturb;
 mod speed;
 mod sweep;

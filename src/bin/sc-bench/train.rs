@@ -53,6 +53,17 @@ pub struct TrainArgs {
     set: Vec<String>,
     #[command(flatten)]
     device: crate::args::DeviceArgs,
+    /// Data-parallel training on these GPUs (cuda:0,cuda:1,...): one
+    /// process per GPU, each computing its share of every batch, gradients
+    /// summed over NCCL; needs a build with --features nccl.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    devices: Option<Vec<crate::args::DeviceArg>>,
+    /// Set by --devices for the process of each GPU.
+    #[arg(long, hide = true, requires = "nccl_world")]
+    nccl_rank: Option<usize>,
+    /// Set by --devices for the process of each GPU.
+    #[arg(long, hide = true, requires = "nccl_rank")]
+    nccl_world: Option<usize>,
     /// {test_accuracy, epochs, seconds, run, ...} on stdout.
     #[arg(long)]
     json: bool,
@@ -136,6 +147,9 @@ impl Observer for Bars {
     }
 
     fn step(&mut self, info: &StepInfo) {
+        if self.quiet {
+            return;
+        }
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -162,6 +176,9 @@ impl Observer for Bars {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        if self.quiet {
+            return;
+        }
         eprintln!(
             "epoch {}: loss {:.4} (ce {:.4}, continuity {:.4}), train acc {:.4} (clean){}, test acc {}, held-out DS {}, {:.0} s",
             m.epoch + 1,
@@ -180,6 +197,9 @@ impl Observer for Bars {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if let Some(devices) = &args.devices {
+        return launch(devices);
+    }
     let out = Out::new(args.json);
     let stored = args.run.join("config.toml");
     let config = if args.resume && stored.is_file() {
@@ -188,16 +208,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         TrainConfig::resolve(args.config.as_deref(), &args.overrides()?)?
     };
     let device = args.device.open()?;
-    let report = sc_train::train(
-        &config,
-        &args.run,
-        args.resume,
-        &device,
-        &mut Bars {
-            bar: None,
-            quiet: false,
-        },
-    )?;
+    let report = match (args.nccl_rank, args.nccl_world) {
+        (Some(rank), Some(world)) => train_on_nccl(&args, &config, &device, rank, world)?,
+        _ => sc_train::train(
+            &config,
+            &args.run,
+            args.resume,
+            &device,
+            &mut Bars {
+                bar: None,
+                quiet: false,
+            },
+        )?,
+    };
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",
         report
@@ -222,4 +245,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "regime": config.regime.name(),
         "model": config.model,
     }))
+}
+
+#[cfg(feature = "nccl")]
+fn launch(devices: &[crate::args::DeviceArg]) -> Result<()> {
+    crate::nccl::launch(devices)
+}
+
+#[cfg(not(feature = "nccl"))]
+fn launch(_: &[crate::args::DeviceArg]) -> Result<()> {
+    anyhow::bail!("--devices: this sc-bench was built without NCCL (rebuild with --features nccl)")
+}
+
+/// One process of `--devices`: rank 0 reports progress, the others train quietly.
+#[cfg(feature = "nccl")]
+fn train_on_nccl(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    device: &candle_core::Device,
+    rank: usize,
+    world: usize,
+) -> Result<sc_train::TrainReport> {
+    let nccl = crate::nccl::Nccl::join(rank, world, device)?;
+    let mut bars = Bars {
+        bar: None,
+        quiet: rank > 0,
+    };
+    Ok(sc_train::train_data_parallel(
+        config,
+        &args.run,
+        args.resume,
+        device,
+        &mut bars,
+        &nccl,
+    )?)
+}
+
+#[cfg(not(feature = "nccl"))]
+fn train_on_nccl(
+    _: &TrainArgs,
+    _: &TrainConfig,
+    _: &candle_core::Device,
+    _: usize,
+    _: usize,
+) -> Result<sc_train::TrainReport> {
+    anyhow::bail!(
+        "--nccl-rank: this sc-bench was built without NCCL (rebuild with --features nccl)"
+    )
 }
