@@ -5,17 +5,19 @@
 #   scripts/gpu-check.sh run [DIR]      # on the GPU host, from the repo root
 #
 # `bundle` builds (release, --features nccl, sm_90 kernels) and copies into
-# DIR (default target/gpu-bundle, stripped; carry it to the GPU host):
-# sc-bench, the xtask binary, and the unit-test executables of sc-models and
-# sc-train (their CPU-against-CUDA tests). Needs the CUDA environment of
-# scripts/cuda13-toolkit.sh. Set CUDA_COMPUTE_CAP for another GPU than an
-# H100/H200 (90).
+# DIR (default target/gpu-bundle, stripped) and DIR.tar.xz (what to carry
+# to the GPU host: about 45 MB): sc-bench, the xtask binary, and the
+# unit-test executables of sc-models and sc-train (their CPU-against-CUDA
+# tests). Needs the CUDA environment of scripts/cuda13-toolkit.sh. Set
+# CUDA_COMPUTE_CAP for another GPU than an H100/H200 (90).
 #
-# `run` needs on the GPU host: an NVIDIA driver for CUDA 13 (>= 580) and the
-# CUDA 13 libraries the binaries link: libcublas.so.13, libcublasLt.so.13,
-# libcurand.so.10, libcudart.so.13, libnvrtc.so.13 (+ libnvrtc-builtins.so.13.0) and, for
-# --devices, libnccl.so.2; on LD_LIBRARY_PATH or in DIR/lib (it checks with
-# ldd first and names what is missing). No Rust toolchain, no network. It
+# `run` (unpacking DIR.tar.xz if DIR is missing) needs on the GPU host: an
+# NVIDIA driver for CUDA 13 (>= 580) and the CUDA 13 libraries the binaries
+# link: libcublas.so.13, libcublasLt.so.13, libcurand.so.10,
+# libcudart.so.13 and libnccl.so.2. It looks for them in DIR/lib, then in
+# the nvidia/cu13/lib and nvidia/nccl/lib folders of python3's
+# site-packages (PyTorch's CUDA 13 wheels), and names what is still missing
+# (ldd). No Rust toolchain, no network. It
 # writes everything under $OUT (or gpu-check-out/) and takes about 5-8
 # minutes on an H200:
 #   1. the GPU and driver (nvidia-smi);
@@ -43,7 +45,10 @@ bundle() {
     cargo build --release --features nccl --bin sc-bench
     cargo build --release -p xtask
     local tests
-    tests=$(cargo test --release -p sc-models -p sc-train --features cuda --lib --no-run \
+    # The features of the sc-bench build (nccl included), so candle is
+    # built once.
+    tests=$(cargo test --release -p sc-models -p sc-train --lib --no-run \
+        --features sc-models/cuda,sc-train/cuda,candle-core/nccl \
         --message-format=json 2>/dev/null |
         python3 -c 'import sys, json
 for line in sys.stdin:
@@ -54,14 +59,36 @@ for line in sys.stdin:
     cp "$target/release/sc-bench" "$target/release/xtask" "$dir/"
     for t in $tests; do cp "$t" "$dir/tests/"; done
     strip "$dir/sc-bench" "$dir/xtask" "$dir"/tests/*
-    du -sh "$dir" "$dir"/* "$dir"/tests/*
+    tar -C "$(dirname "$dir")" -cf - "$(basename "$dir")" | xz -T0 -6 >"$dir.tar.xz"
+    du -sh "$dir"/* "$dir"/tests/* "$dir.tar.xz"
+}
+
+# The CUDA 13 library folders of python3's site-packages, if any.
+wheel_libs() {
+    command -v python3 >/dev/null || return 0
+    python3 - <<'EOF'
+import site, os
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+for d in dirs:
+    for sub in ("nvidia/cu13/lib", "nvidia/nccl/lib", "nvidia/cublas/lib",
+                "nvidia/curand/lib", "nvidia/cuda_runtime/lib"):
+        p = os.path.join(d, sub)
+        if os.path.isdir(p):
+            print(p)
+EOF
 }
 
 run() {
     local out=${OUT:-gpu-check-out}
     mkdir -p "$out"
+    if [ ! -d "$dir" ] && [ -f "$dir.tar.xz" ]; then
+        tar -C "$(dirname "$dir")" -xJf "$dir.tar.xz"
+    fi
     local bin="$dir/sc-bench"
-    export LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    local libs
+    libs=$(wheel_libs | paste -sd: -)
+    export LD_LIBRARY_PATH="$dir/lib${libs:+:$libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$out/summary.txt"
     local failed=0
     # Each check's output goes to a log under $out; the summary lists them.
     step() { echo; echo "== $*" | tee -a "$out/summary.txt"; }

@@ -558,7 +558,7 @@ mod tests {
 
     fn parallel_config() -> TrainConfig {
         TrainConfig {
-            data: "shapes:n=26,test=6,size=8,seed=3".into(),
+            data: "shapes:n=26,test=6,size=16,seed=3".into(),
             regime: Regime::C,
             epochs: 2,
             batch_size: 8,
