@@ -48,8 +48,6 @@
 mod augment;
 mod checkpoint;
 mod config;
-#[cfg(all(test, feature = "cuda"))]
-mod cuda_tests;
 mod init;
 mod loss;
 mod metrics;
@@ -58,6 +56,8 @@ pub mod parallel;
 mod resume;
 mod run;
 mod schedule;
+#[cfg(test)]
+mod tests;
 mod trainer;
 
 pub use augment::{CropFlip, CropFlipChoice};
