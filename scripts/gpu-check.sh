@@ -6,7 +6,7 @@
 #
 # `bundle` builds (release, --features nccl, sm_90 kernels) and copies into
 # DIR (default target/gpu-bundle, stripped) and DIR.tar.xz (what to carry
-# to the GPU host: about 45 MB): sc-bench, the xtask binary, and the
+# to the GPU host: 21 MB): sc-bench, the xtask binary, and the
 # unit-test executables of sc-models and sc-train (their CPU-against-CUDA
 # tests). Needs the CUDA environment of scripts/cuda13-toolkit.sh. Set
 # CUDA_COMPUTE_CAP for another GPU than an H100/H200 (90).
