@@ -12,7 +12,8 @@
 //!   dependency direction, libraries that print nothing and read no
 //!   environment.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
-//! - `reproduce [--quick | --smoke] [--data DIR] [--seeds N] [--epochs E] [--out DIR]`:
+//! - `reproduce [--quick | --smoke] [--data DIR] [--seeds N] [--epochs E] [--out DIR]
+//!   [--device D] [--sc-bench PATH]`:
 //!   the paper's study end to end over seeds (train the four regimes, PGD
 //!   and worst-case evaluation with sanity checks, DS per perturbation and
 //!   level, semantic-feature probes, IG and GradCAM maps with their
@@ -22,6 +23,8 @@
 //!   stage on tiny subsets in seconds (CI); otherwise CIFAR-100 (`--data` =
 //!   its binary folder) with ResNet18 on CUDA (builds with `--features
 //!   cuda`). Re-running skips finished stages and resumes training.
+//!   `--device` overrides the plan's device; `--sc-bench PATH` runs a
+//!   prebuilt binary instead of building one (a GPU host without cargo).
 //! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
 //!   [--only LETTERS] [--out DIR]`: images/s of the training, continuity,
 //!   PGD-10 and IG-32 steps of small-cnn and resnet18 and GFLOP/s of the
@@ -69,7 +72,14 @@ const COMMANDS: [(&str, &[&str], &[&str]); 5] = [
     ),
     (
         "reproduce",
-        &["--out", "--data", "--seeds", "--epochs", "--device"],
+        &[
+            "--out",
+            "--data",
+            "--seeds",
+            "--epochs",
+            "--device",
+            "--sc-bench",
+        ],
         &["--quick", "--smoke"],
     ),
 ];
@@ -227,6 +237,10 @@ fn run() -> Result<()> {
             plan.epochs = count(&parsed, "--epochs", plan.epochs)?;
             if let Some(d) = parsed.value("--device") {
                 plan.device = d;
+            }
+            // A prebuilt binary (a GPU host without cargo) is used as it is.
+            if let Some(bin) = parsed.value("--sc-bench") {
+                return reproduce::reproduce(&root, Path::new(&bin), &plan);
             }
             // The smoke study uses the dev build that the tests already made
             // (no second, release build in CI); the others the release build.

@@ -89,6 +89,11 @@ impl ConvBn {
         self.imp = imp;
     }
 
+    /// The implementation of this unit's ops (the pooling around it follows).
+    pub(crate) fn conv_impl(&self) -> ConvImpl {
+        self.imp
+    }
+
     /// The convolution. A strided one pads explicitly and drops the rows
     /// and columns no window reaches before convolving without padding:
     /// the result is the same, and candle's backward then needs no output
@@ -203,21 +208,22 @@ pub(crate) fn global_avg_pool(x: &Tensor) -> candle_core::Result<Tensor> {
     x.flatten_from(2)?.mean(2)
 }
 
-/// `MaxPool2d(2)` for even sizes. On the CPU (f32, f64) one op whose
-/// backward routes each window's gradient to its first maximum, as
-/// PyTorch does; elsewhere a maximum over reshaped 2x2 windows.
+/// `MaxPool2d(2)` for even sizes. With [`ConvImpl::Fast`] (CPU, f32, f64)
+/// one op whose backward routes each window's gradient to its first
+/// maximum, as PyTorch does; with [`ConvImpl::Candle`] (every GPU) a
+/// maximum over reshaped 2x2 windows, all candle ops.
 ///
 /// Not candle's `max_pool2d`: its gradient is scaled by 1/k² (it multiplies
 /// the output gradient by the share of maxima in the window instead of
 /// routing it), so input gradients through it are 4x too small per 2x2
 /// pool. The reshape fallback gives ties (all-zero windows after a ReLU)
 /// the gradient on every tied element.
-pub(crate) fn max_pool_2x2(x: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn max_pool_2x2(x: &Tensor, imp: ConvImpl) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     if h % 2 != 0 || w % 2 != 0 {
         candle_core::bail!("2x2 max-pool of an odd size {h}x{w}");
     }
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if imp == ConvImpl::Fast && conv::cpu_kernels_apply(x.device().location(), x.dtype()) {
         return x.contiguous()?.apply_op1(MaxPool2x2);
     }
     x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
@@ -363,7 +369,7 @@ mod tests {
             .collect();
         let x =
             Var::from_tensor(&Tensor::from_vec(v, (2, 3, 6, 8), &Device::Cpu).unwrap()).unwrap();
-        let ours = max_pool_2x2(x.as_tensor()).unwrap();
+        let ours = max_pool_2x2(x.as_tensor(), ConvImpl::Fast).unwrap();
         let reference = x.as_tensor().max_pool2d(2).unwrap();
         assert_eq!(ours.dims(), [2, 3, 3, 4]);
         assert_eq!(
@@ -376,14 +382,16 @@ mod tests {
         assert_eq!(sum(g), ours.elem_count() as f64);
         let picked = (g * x.as_tensor()).unwrap();
         assert!((sum(&picked) - sum(&ours)).abs() < 1e-9);
-        assert!(
-            max_pool_2x2(&Tensor::zeros((1, 1, 3, 4), DType::F64, &Device::Cpu).unwrap()).is_err()
-        );
+        assert!(max_pool_2x2(
+            &Tensor::zeros((1, 1, 3, 4), DType::F64, &Device::Cpu).unwrap(),
+            ConvImpl::Fast
+        )
+        .is_err());
         // Ties (an all-zero window after a ReLU): the whole gradient goes to
         // the first maximum, as PyTorch routes it.
         let z = Var::from_tensor(&Tensor::zeros((1, 1, 2, 2), DType::F32, &Device::Cpu).unwrap())
             .unwrap();
-        let g = max_pool_2x2(z.as_tensor())
+        let g = max_pool_2x2(z.as_tensor(), ConvImpl::Fast)
             .unwrap()
             .sum_all()
             .unwrap()

@@ -74,7 +74,7 @@ impl SmallCnn {
         let mut x = x.clone();
         for i in range {
             if i >= 1 {
-                x = max_pool_2x2(&x)?;
+                x = max_pool_2x2(&x, self.stages[i].conv_impl())?;
             }
             x = self.stages[i].forward_t_relu(&x, train)?;
         }

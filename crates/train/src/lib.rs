@@ -53,9 +53,12 @@ mod init;
 mod loss;
 mod metrics;
 mod optim;
+pub mod parallel;
 mod resume;
 mod run;
 mod schedule;
+#[cfg(test)]
+mod tests;
 mod trainer;
 
 pub use augment::{CropFlip, CropFlipChoice};
@@ -63,9 +66,10 @@ pub use config::{AugmentChoice, NormalizeChoice, Regime, TrainConfig};
 pub use loss::{regime_loss, StepLoss};
 pub use metrics::{EpochMetrics, InitInfo, NoObserver, Observer, StepInfo, TrainReport};
 pub use optim::{Hyper, Optimizer, OptimizerKind};
+pub use parallel::{shard, Collective};
 pub use run::RunDir;
 pub use schedule::{Position, Schedule};
-pub use trainer::train;
+pub use trainer::{train, train_data_parallel};
 
 use std::path::PathBuf;
 

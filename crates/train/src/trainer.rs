@@ -17,6 +17,7 @@ use crate::metrics::{
     write_metrics, EpochMetrics, InitInfo, Observer, StepInfo, Sums, TrainReport,
 };
 use crate::optim::{Hyper, Optimizer};
+use crate::parallel::{reduce_gradients, reduce_values, shard, Collective};
 use crate::resume::check_resume;
 use crate::run::{write_atomic, RunDir};
 use crate::schedule::Position;
@@ -45,8 +46,23 @@ pub(crate) struct Batching {
 
 impl Batching {
     /// The batches of `len` images at `size` per batch.
+    #[cfg(test)]
     pub fn new(len: usize, size: usize) -> Result<Self> {
-        let drop_last = len % size == 1;
+        Batching::for_world(len, size, 1)
+    }
+
+    /// The global batches of `len` images at `size` per batch, split among
+    /// `world` processes: every process needs at least 2 images of every
+    /// batch, so a final partial batch too small for that is dropped (with
+    /// one process: exactly a final batch of one image).
+    pub fn for_world(len: usize, size: usize, world: usize) -> Result<Self> {
+        let least = 2 * world.max(1);
+        if world > 1 && size < least {
+            return Err(Error::Config(format!(
+                "batch_size = {size} for {world} processes: each needs at least 2 images of every batch (BatchNorm); expected at least {least}"
+            )));
+        }
+        let drop_last = len % size != 0 && len % size < least;
         let steps = if drop_last {
             len / size
         } else {
@@ -87,10 +103,47 @@ pub fn train(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<TrainReport> {
+    train_with(config, run_dir, resume, device, observer, None)
+}
+
+/// [`train`] as one process of a data-parallel run ([`crate::parallel`]):
+/// every process of `collective` calls it with the same arguments (each
+/// with its own device); each computes its shard of every batch, the
+/// gradients are summed across processes before each step, and only rank
+/// 0 writes `run_dir` (config, checkpoints, metrics) and evaluates. The
+/// report of the other ranks has no test accuracy.
+pub fn train_data_parallel(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+    collective: &dyn Collective,
+) -> Result<TrainReport> {
+    if collective.world() == 0 || collective.rank() >= collective.world() {
+        return Err(Error::Config(format!(
+            "data-parallel rank {} of a world of {}: expected a rank below the world size",
+            collective.rank(),
+            collective.world()
+        )));
+    }
+    train_with(config, run_dir, resume, device, observer, Some(collective))
+}
+
+fn train_with(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+    parallel: Option<&dyn Collective>,
+) -> Result<TrainReport> {
     config.validate()?;
+    let writer = parallel.is_none_or(|c| c.rank() == 0);
     let run = RunDir::new(run_dir);
     let (train_set, eval_set) = load_data(config)?;
-    let batching = Batching::new(train_set.len(), config.batch_size)?;
+    let world = parallel.map_or(1, |c| c.world());
+    let batching = Batching::for_world(train_set.len(), config.batch_size, world)?;
     let [_, h, w] = train_set.image_shape();
     if config.crop_padding >= h.min(w) {
         return Err(Error::Config(format!(
@@ -126,7 +179,9 @@ pub fn train(
         }
     };
     progress.config = config.clone();
-    write_atomic(&run.config(), config.to_toml()?.as_bytes())?;
+    if writer {
+        write_atomic(&run.config(), config.to_toml()?.as_bytes())?;
+    }
     if let Some(init) = &init {
         observer.init(init);
     }
@@ -159,6 +214,8 @@ pub fn train(
         seed: Seed(config.seed),
         batching,
         total_steps: batching.steps_per_epoch * config.epochs,
+        parallel,
+        device,
     };
     observer.start(config, batching.steps_per_epoch, progress.global_step);
     let started = Instant::now();
@@ -201,12 +258,13 @@ pub fn train(
                 images_per_second: n as f64 / step_started.elapsed().as_secs_f64().max(1e-9),
                 lr,
             });
-            if config.log_every > 0 && progress.global_step % config.log_every == 0 {
+            if writer && config.log_every > 0 && progress.global_step % config.log_every == 0 {
                 let line = sums.line("step", epoch, progress.global_step, lr, elapsed());
                 progress.metrics.push(line);
                 write_metrics(&run, &progress.metrics)?;
             }
-            if config.checkpoint_every > 0
+            if writer
+                && config.checkpoint_every > 0
                 && progress.global_step % config.checkpoint_every == 0
                 && progress.step_in_epoch < batching.steps_per_epoch
             {
@@ -215,7 +273,7 @@ pub fn train(
             }
         }
         let (test_accuracy, heldout_ds) = match &eval_set {
-            Some(set) => {
+            Some(set) if writer => {
                 let (acc, ds) = evaluate(
                     &model,
                     set,
@@ -226,7 +284,7 @@ pub fn train(
                 )?;
                 (Some(acc), Some(ds))
             }
-            None => (None, None),
+            _ => (None, None),
         };
         progress.epoch += 1;
         progress.step_in_epoch = 0;
@@ -238,8 +296,10 @@ pub fn train(
         };
         progress.metrics.push(m.clone());
         progress.elapsed_seconds = elapsed();
-        save(&run, &model, &optimizer, &progress, &train_set)?;
-        write_metrics(&run, &progress.metrics)?;
+        if writer {
+            save(&run, &model, &optimizer, &progress, &train_set)?;
+            write_metrics(&run, &progress.metrics)?;
+        }
         observer.epoch(&m);
     }
     Ok(report(run_dir, &progress, init))
@@ -271,6 +331,9 @@ struct Loop<'a> {
     seed: Seed,
     batching: Batching,
     total_steps: u64,
+    /// The other processes of a data-parallel run.
+    parallel: Option<&'a dyn Collective>,
+    device: &'a Device,
 }
 
 impl Loop<'_> {
@@ -302,19 +365,30 @@ impl Loop<'_> {
     ) -> Result<usize> {
         let (config, model) = (self.config, self.model);
         let step_seed = self.seed.index(progress.global_step);
-        let x = self
+        // The whole global batch is augmented (the same draws on every
+        // process), then each process keeps its shard.
+        let x_all = self
             .crop_flip
             .apply(images, &mut step_seed.stream("crop-flip"))?;
-        let x = &x;
-        let n = x.dim(0)?;
+        let n_all = x_all.dim(0)?;
+        let (rank, world) = self.parallel.map_or((0, 1), |c| (c.rank(), c.world()));
+        let (start, n) = shard(n_all, rank, world);
+        let x = &x_all.narrow(0, start, n)?;
+        let y = &y.narrow(0, start, n)?;
         let x_pert = match config.regime {
             Regime::Base => None,
-            Regime::C => Some(self.augment.apply(x, &mut step_seed.stream("augment"))?),
+            Regime::C => Some(
+                self.augment
+                    .apply(&x_all, &mut step_seed.stream("augment"))?
+                    .narrow(0, start, n)?,
+            ),
             Regime::Adv | Regime::AdvC => {
-                Some(
-                    self.pgd
-                        .perturb(model, x, y, &mut step_seed.stream("pgd"))?,
-                )
+                let pgd_seed = if rank == 0 {
+                    step_seed
+                } else {
+                    step_seed.index(rank as u64)
+                };
+                Some(self.pgd.perturb(model, x, y, &mut pgd_seed.stream("pgd"))?)
             }
         };
         // ADV's forward pass sees only PGD images: its clean accuracy comes
@@ -330,7 +404,37 @@ impl Loop<'_> {
             clean_logits,
             perturbed_logits,
         } = regime_loss(model, config.regime, &self.loss_fn, x, y, x_pert.as_ref())?;
-        let loss_value: f64 = total.to_dtype(DType::F64)?.to_scalar()?;
+        let clean = clean_logits.or(eval_clean).ok_or_else(|| {
+            Error::Config("internal: no clean logits for the training accuracy".into())
+        })?;
+        let mut loss_value: f64 = total.to_dtype(DType::F64)?.to_scalar()?;
+        let mut ce_value: f64 = ce.to_dtype(DType::F64)?.to_scalar()?;
+        let mut continuity_value = match &continuity {
+            Some(c) => Some(c.to_dtype(DType::F64)?.to_scalar::<f64>()?),
+            None => None,
+        };
+        let mut hits = correct(&clean, y)?;
+        let mut adv_hits = match (config.regime.is_adversarial(), &perturbed_logits) {
+            (true, Some(adv)) => Some(correct(adv, y)?),
+            _ => None,
+        };
+        // The share of this process in the global mean (exactly 1 alone).
+        let weight = n as f64 / n_all as f64;
+        if let Some(c) = self.parallel {
+            let local = [
+                weight * loss_value,
+                weight * ce_value,
+                weight * continuity_value.unwrap_or(0.0),
+                hits as f64,
+                adv_hits.unwrap_or(0) as f64,
+            ];
+            let global = reduce_values(c, &local, self.device)?;
+            loss_value = global[0];
+            ce_value = global[1];
+            continuity_value = continuity_value.map(|_| global[2]);
+            hits = global[3] as usize;
+            adv_hits = adv_hits.map(|_| global[4] as usize);
+        }
         if !loss_value.is_finite() {
             return Err(Error::NonFinite {
                 value: loss_value,
@@ -339,7 +443,11 @@ impl Loop<'_> {
                 global_step: progress.global_step,
             });
         }
-        let grads = total.backward()?;
+        let mut grads = total.backward()?;
+        if let Some(c) = self.parallel {
+            let vars: Vec<_> = model.trainable_vars().into_iter().map(|(_, v)| v).collect();
+            reduce_gradients(c, &mut grads, &vars, weight)?;
+        }
         let scale = if config.grad_clip > 0.0 {
             let norm = optimizer.grad_norm(&grads)?;
             if norm > config.grad_clip {
@@ -352,24 +460,19 @@ impl Loop<'_> {
         };
         optimizer.step(&grads, lr, scale)?;
 
-        let clean = clean_logits.or(eval_clean).ok_or_else(|| {
-            Error::Config("internal: no clean logits for the training accuracy".into())
-        })?;
         sums.loss += loss_value;
-        sums.ce += ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        if let Some(c) = &continuity {
-            sums.continuity += c.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        sums.ce += ce_value;
+        if let Some(c) = continuity_value {
+            sums.continuity += c;
         }
-        sums.correct += correct(&clean, y)?;
-        sums.seen += n;
-        if config.regime.is_adversarial() {
-            if let Some(adv) = &perturbed_logits {
-                sums.adv_correct += correct(adv, y)?;
-                sums.adv_seen += n;
-            }
+        sums.correct += hits;
+        sums.seen += n_all;
+        if let Some(a) = adv_hits {
+            sums.adv_correct += a;
+            sums.adv_seen += n_all;
         }
         sums.batches += 1;
-        Ok(n)
+        Ok(n_all)
     }
 }
 
@@ -486,5 +589,123 @@ mod tests {
             }
         }
         assert_eq!(head, 2, "fc.weight and fc.bias");
+    }
+
+    #[test]
+    fn a_final_batch_too_small_to_split_is_dropped() {
+        let b = |len, size, world| Batching::for_world(len, size, world).unwrap();
+        // 2 processes need 4 images of the last batch: 3 left over are dropped.
+        assert!(b(35, 8, 2).drop_last);
+        assert_eq!(b(35, 8, 2).steps_per_epoch, 4);
+        assert!(!b(36, 8, 2).drop_last);
+        assert_eq!(b(36, 8, 2).steps_per_epoch, 5);
+        assert_eq!(b(129, 64, 1), Batching::new(129, 64).unwrap());
+        assert!(Batching::for_world(64, 7, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 8"));
+    }
+
+    fn parallel_config() -> TrainConfig {
+        TrainConfig {
+            data: "shapes:n=26,test=6,size=16,seed=3".into(),
+            regime: Regime::C,
+            epochs: 2,
+            batch_size: 8,
+            eval_limit: 6,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Every trained tensor of the run's last checkpoint, by name.
+    fn final_weights(dir: &Path) -> Vec<(String, Vec<f64>)> {
+        let run = RunDir::new(dir);
+        let stem = run.latest().unwrap().expect("a checkpoint");
+        let restored = restore(&run, &stem, &Device::Cpu).unwrap();
+        restored
+            .model
+            .named_vars()
+            .into_iter()
+            .map(|(k, v)| {
+                let values = v.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+                (k, values.to_vec1().unwrap())
+            })
+            .collect()
+    }
+
+    /// A data-parallel world of one takes exactly plain training's steps:
+    /// its shard is the batch and its gradient weight exactly 1.
+    #[test]
+    fn one_process_data_parallel_equals_plain_training() {
+        let config = parallel_config();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("plain"), dir.path().join("dp1"));
+        let plain = train(&config, &a, false, &Device::Cpu, &mut crate::NoObserver).unwrap();
+        let one = crate::parallel::tests::Threads::world(1).remove(0);
+        let dp = train_data_parallel(
+            &config,
+            &b,
+            false,
+            &Device::Cpu,
+            &mut crate::NoObserver,
+            &one,
+        )
+        .unwrap();
+        assert_eq!(plain.global_steps, 8);
+        assert_eq!(plain.global_steps, dp.global_steps);
+        assert_eq!(plain.test_accuracy, dp.test_accuracy);
+        assert_eq!(plain.train_accuracy, dp.train_accuracy);
+        assert_eq!(final_weights(&a), final_weights(&b));
+    }
+
+    /// Two processes (threads): both see the same global losses and
+    /// accuracies at every step (the sums are all-reduced), count every
+    /// image of the global batch, and only rank 0 writes the run.
+    #[test]
+    fn two_processes_share_their_steps_and_rank_0_writes() {
+        #[derive(Default)]
+        struct Steps(Vec<(f64, f64)>);
+        impl Observer for Steps {
+            fn step(&mut self, info: &StepInfo) {
+                self.0.push((info.loss, info.accuracy));
+            }
+        }
+        let config = parallel_config();
+        let dir = tempfile::tempdir().unwrap();
+        let runs = [dir.path().join("rank0"), dir.path().join("rank1")];
+        let results: Vec<(TrainReport, Vec<(f64, f64)>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = crate::parallel::tests::Threads::world(2)
+                .into_iter()
+                .zip(&runs)
+                .map(|(c, run)| {
+                    let config = &config;
+                    s.spawn(move || {
+                        let mut steps = Steps::default();
+                        let r =
+                            train_data_parallel(config, run, false, &Device::Cpu, &mut steps, &c)
+                                .unwrap();
+                        (r, steps.0)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let (r0, s0) = &results[0];
+        let (r1, s1) = &results[1];
+        assert_eq!(s0.len(), 6);
+        assert_eq!(s0, s1);
+        assert!(s0
+            .iter()
+            .all(|(l, a)| l.is_finite() && (0.0..=1.0).contains(a)));
+        // 26 images in batches of 8: 3 steps of 8 (2 left over, fewer than
+        // the 4 two processes need), accuracy over 24 images per epoch.
+        let acc = r0.train_accuracy.unwrap();
+        assert!((acc * 24.0 - (acc * 24.0).round()).abs() < 1e-9, "{acc}");
+        assert_eq!(r0.train_accuracy, r1.train_accuracy);
+        assert!(r0.test_accuracy.is_some());
+        assert!(r1.test_accuracy.is_none());
+        assert!(RunDir::new(&runs[0]).latest().unwrap().is_some());
+        assert!(!runs[1].join("config.toml").exists());
+        assert!(RunDir::new(&runs[1]).latest().unwrap().is_none());
     }
 }

@@ -13,6 +13,8 @@ mod eval;
 mod fairness;
 mod meta;
 mod model;
+#[cfg(feature = "nccl")]
+mod nccl;
 mod perturb;
 mod probe;
 mod report;

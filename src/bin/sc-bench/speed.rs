@@ -47,6 +47,8 @@ pub struct SpeedArgs {
     /// Print the results as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    device: crate::args::DeviceArgs,
 }
 
 /// One timed workload, in the anchor's format.
@@ -77,9 +79,11 @@ fn loadavg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// `warmup` untimed runs, then `reps` timed ones.
+/// `warmup` untimed runs, then `reps` timed ones; each ends when `dev` has
+/// finished the work (a GPU queues it and returns at once).
 fn time(
     out: &Out,
+    dev: &Device,
     name: &str,
     reps: usize,
     warmup: usize,
@@ -89,10 +93,12 @@ fn time(
     for _ in 0..warmup {
         f().with_context(|| format!("{name} (warm-up)"))?;
     }
+    dev.synchronize()?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let t = Instant::now();
         f().with_context(|| name.to_string())?;
+        dev.synchronize()?;
         times.push(t.elapsed().as_secs_f64());
     }
     let mut sorted = times.clone();
@@ -189,7 +195,7 @@ pub fn run(args: SpeedArgs) -> Result<()> {
     let out = Out::new(args.json);
     check(&args)?;
     let archs = args.models.clone();
-    let dev = Device::Cpu;
+    let dev = args.device.open()?;
     let mut results = BTreeMap::new();
     let started = Instant::now();
     if args.only.contains('f') {
@@ -200,6 +206,7 @@ pub fn run(args: SpeedArgs) -> Result<()> {
     }
     let info = serde_json::json!({
         "semcon": env!("CARGO_PKG_VERSION"),
+        "device": args.device.device.to_string(),
         "threads": candle_core::utils::get_num_threads(),
         "avx512": cfg!(target_feature = "avx512f") || std::arch::is_x86_feature_detected!("avx512f"),
         "argv": std::env::args().collect::<Vec<_>>(),
@@ -265,6 +272,7 @@ fn model_suite(
             let pert = (regime == Regime::C).then_some(&xp);
             let t = time(
                 out,
+                dev,
                 &format!("{tag} {letter}. {label} (B={b})"),
                 args.reps,
                 2,
@@ -284,6 +292,7 @@ fn model_suite(
         let mut rng = seed.stream("pgd");
         let t = time(
             out,
+            dev,
             &format!("{tag} c. PGD-10 Linf (B={b})"),
             args.reps,
             1,
@@ -301,6 +310,7 @@ fn model_suite(
         let ig = IntegratedGradients::new(32)?.with_chunk(args.ig_chunk)?;
         let t = time(
             out,
+            dev,
             &format!("{tag} d. IG-32 (B={bi}, chunk {})", args.ig_chunk),
             args.reps,
             1,
@@ -314,8 +324,9 @@ fn model_suite(
     Ok(())
 }
 
-/// GEMM 2048^3 (candle's matmul) and our conv forward, input gradient and
-/// weight gradient on ResNet18's 3x3 shapes, in GFLOP/s.
+/// GEMM 2048^3 (candle's matmul) and the models' conv forward, input
+/// gradient and weight gradient on ResNet18's 3x3 shapes, in GFLOP/s: our
+/// CPU kernels on the CPU, candle's (the ops of its conv2d backward) on a GPU.
 fn ceilings(
     out: &Out,
     args: &SpeedArgs,
@@ -326,7 +337,7 @@ fn ceilings(
     let n = 2048;
     let a = Tensor::randn(0f32, 1.0, (n, n), dev)?;
     let c = Tensor::randn(0f32, 1.0, (n, n), dev)?;
-    let t = time(out, "f. matmul 2048^3", reps, 3, || {
+    let t = time(out, dev, "f. matmul 2048^3", reps, 3, || {
         a.matmul(&c)?;
         Ok(())
     })?;
@@ -343,30 +354,56 @@ fn ceilings(
         let x = Tensor::rand(0f32, 1f32, (b, cin, hw, hw), dev)?;
         let w = (Tensor::randn(0f32, 1.0, (cout, cin, 3, 3), dev)? * 0.05)?;
         let flops = 2.0 * (b * cout * hw * hw * cin * 9) as f64;
-        let t = time(out, &format!("f. {label} fwd (B={b})"), reps, 3, || {
-            conv::conv2d(&x, &w, None, 1, 1)?;
-            Ok(())
-        })?;
+        let cpu = conv::cpu_kernels_apply(dev.location(), DType::F32);
+        let t = time(
+            out,
+            dev,
+            &format!("f. {label} fwd (B={b})"),
+            reps,
+            3,
+            || {
+                if cpu {
+                    conv::conv2d(&x, &w, None, 1, 1)?;
+                } else {
+                    x.conv2d(&w, 1, 1, 1, 1)?;
+                }
+                Ok(())
+            },
+        )?;
         results.insert(format!("f.{label}"), with_flops(t, flops));
         let dout = Tensor::randn(0f32, 1.0, (b, cout, hw, hw), dev)?;
         let t = time(
             out,
+            dev,
             &format!("f. {label} input grad (B={b})"),
             reps,
             3,
             || {
-                conv::conv2d_input_grad(&dout, &w, x.dims4()?, 1, 1)?;
+                if cpu {
+                    conv::conv2d_input_grad(&dout, &w, x.dims4()?, 1, 1)?;
+                } else {
+                    // candle's conv2d backward for the input.
+                    dout.conv_transpose2d(&w, 1, 0, 1, 1)?;
+                }
                 Ok(())
             },
         )?;
         results.insert(format!("f.{label} input-grad"), with_flops(t, flops));
         let t = time(
             out,
+            dev,
             &format!("f. {label} weight grad (B={b})"),
             reps,
             3,
             || {
-                conv::conv2d_weight_grad(&x, &dout, (3, 3), 1, 1)?;
+                if cpu {
+                    conv::conv2d_weight_grad(&x, &dout, (3, 3), 1, 1)?;
+                } else {
+                    // candle's conv2d backward for the kernel.
+                    x.transpose(0, 1)?
+                        .conv2d(&dout.transpose(0, 1)?, 1, 1, 1, 1)?
+                        .transpose(0, 1)?;
+                }
                 Ok(())
             },
         )?;

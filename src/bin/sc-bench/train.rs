@@ -33,6 +33,17 @@ pub struct TrainArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     device: crate::args::DeviceArgs,
+    /// Data-parallel training on these GPUs (cuda:0,cuda:1,...): one
+    /// process per GPU, each computing its share of every batch, gradients
+    /// summed over NCCL; needs a build with --features nccl.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    devices: Option<Vec<crate::args::DeviceArg>>,
+    /// Set by --devices for the process of each GPU.
+    #[arg(long, hide = true, requires = "nccl_world")]
+    nccl_rank: Option<usize>,
+    /// Set by --devices for the process of each GPU.
+    #[arg(long, hide = true, requires = "nccl_rank")]
+    nccl_world: Option<usize>,
     /// {test_accuracy, epochs, seconds, run, ...} on stdout.
     #[arg(long)]
     json: bool,
@@ -173,6 +184,9 @@ impl Observer for Bars {
 
     fn step(&mut self, info: &StepInfo) {
         self.steps += 1;
+        if self.quiet {
+            return;
+        }
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(info.steps_per_epoch);
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -198,6 +212,9 @@ impl Observer for Bars {
     fn epoch(&mut self, m: &EpochMetrics) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+        if self.quiet {
+            return;
         }
         eprintln!(
             "epoch {}: loss {:.4} (ce {:.4}, continuity {:.4}), train acc {:.4} (clean){}, test acc {}, held-out DS {}, {:.0} s",
@@ -226,6 +243,23 @@ pub struct Trained {
     pub steps_now: u64,
 }
 
+/// The configuration of the run in `dir`: with `resume` and a stored
+/// config.toml, that file (only `epochs` may change); else `config_file`
+/// and `overrides` over the defaults.
+fn resolve_config(
+    config_file: Option<&Path>,
+    overrides: &[(String, String)],
+    dir: &Path,
+    resume: bool,
+) -> Result<TrainConfig> {
+    let stored = dir.join("config.toml");
+    Ok(if resume && stored.is_file() {
+        TrainConfig::resolve_resumed(&stored, config_file, overrides)?
+    } else {
+        TrainConfig::resolve(config_file, overrides)?
+    })
+}
+
 /// Trains (or, with `resume`, continues) the run in `dir` with the
 /// configuration `config_file` and `overrides` resolve to, through
 /// sc-train's own resume checks: a resumed run takes its stored
@@ -237,12 +271,7 @@ pub fn train_run(
     resume: bool,
     device: &Device,
 ) -> Result<Trained> {
-    let stored = dir.join("config.toml");
-    let config = if resume && stored.is_file() {
-        TrainConfig::resolve_resumed(&stored, config_file, overrides)?
-    } else {
-        TrainConfig::resolve(config_file, overrides)?
-    };
+    let config = resolve_config(config_file, overrides, dir, resume)?;
     let mut bars = Bars::default();
     let report = sc_train::train(&config, dir, resume, device, &mut bars)?;
     Ok(Trained {
@@ -253,15 +282,33 @@ pub fn train_run(
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if let Some(devices) = &args.devices {
+        return launch(devices);
+    }
     let out = Out::new(args.json);
     let device = args.device.open()?;
-    let Trained { config, report, .. } = train_run(
-        args.config.as_deref(),
-        &args.overrides()?,
-        &args.run,
-        args.resume,
-        &device,
-    )?;
+    let (config, report) = match (args.nccl_rank, args.nccl_world) {
+        (Some(rank), Some(world)) => {
+            let config = resolve_config(
+                args.config.as_deref(),
+                &args.overrides()?,
+                &args.run,
+                args.resume,
+            )?;
+            let report = train_on_nccl(&args, &config, &device, rank, world)?;
+            (config, report)
+        }
+        _ => {
+            let t = train_run(
+                args.config.as_deref(),
+                &args.overrides()?,
+                &args.run,
+                args.resume,
+                &device,
+            )?;
+            (t.config, t.report)
+        }
+    };
     out.say(format!(
         "done: test accuracy {}, {} epochs, {:.1} s; run in {}",
         report
@@ -288,4 +335,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "config": config,
         "meta": crate::meta::for_run(Some(config.seed), args.device.device, &args.run)?,
     }))
+}
+
+#[cfg(feature = "nccl")]
+fn launch(devices: &[crate::args::DeviceArg]) -> Result<()> {
+    crate::nccl::launch(devices)
+}
+
+#[cfg(not(feature = "nccl"))]
+fn launch(_: &[crate::args::DeviceArg]) -> Result<()> {
+    anyhow::bail!("--devices: this sc-bench was built without NCCL (rebuild with --features nccl)")
+}
+
+/// One process of `--devices`: rank 0 reports progress, the others train quietly.
+#[cfg(feature = "nccl")]
+fn train_on_nccl(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    device: &candle_core::Device,
+    rank: usize,
+    world: usize,
+) -> Result<sc_train::TrainReport> {
+    let nccl = crate::nccl::Nccl::join(rank, world, device)?;
+    let mut bars = Bars {
+        quiet: rank > 0,
+        ..Bars::default()
+    };
+    Ok(sc_train::train_data_parallel(
+        config,
+        &args.run,
+        args.resume,
+        device,
+        &mut bars,
+        &nccl,
+    )?)
+}
+
+#[cfg(not(feature = "nccl"))]
+fn train_on_nccl(
+    _: &TrainArgs,
+    _: &TrainConfig,
+    _: &candle_core::Device,
+    _: usize,
+    _: usize,
+) -> Result<sc_train::TrainReport> {
+    anyhow::bail!(
+        "--nccl-rank: this sc-bench was built without NCCL (rebuild with --features nccl)"
+    )
 }

@@ -49,7 +49,7 @@ mod geometry;
 mod ops;
 mod schedule;
 
-use candle_core::{bail, DType, Device, Result, Tensor};
+use candle_core::{bail, DType, Device, DeviceLocation, Result, Tensor};
 use gemm::gradients;
 use geometry::{check_out, Geom};
 use ops::{Col2Im, Conv, Im2Col, ScaleRows};
@@ -68,7 +68,13 @@ impl ConvImpl {
     /// [`ConvImpl::Fast`] where it applies (CPU, f32 or f64), else
     /// [`ConvImpl::Candle`].
     pub fn auto(device: &Device, dtype: DType) -> ConvImpl {
-        if ConvImpl::Fast.supports(device, dtype) {
+        ConvImpl::auto_at(device.location(), dtype)
+    }
+
+    /// [`ConvImpl::auto`] by the device's location, so the choice for a GPU
+    /// can be checked on a machine without one.
+    pub fn auto_at(location: DeviceLocation, dtype: DType) -> ConvImpl {
+        if ConvImpl::Fast.supports_at(location, dtype) {
             ConvImpl::Fast
         } else {
             ConvImpl::Candle
@@ -77,11 +83,26 @@ impl ConvImpl {
 
     /// Whether this implementation can run on `device` with `dtype`.
     pub fn supports(self, device: &Device, dtype: DType) -> bool {
+        self.supports_at(device.location(), dtype)
+    }
+
+    /// [`ConvImpl::supports`] by the device's location.
+    pub fn supports_at(self, location: DeviceLocation, dtype: DType) -> bool {
         match self {
             ConvImpl::Candle => true,
-            ConvImpl::Fast => device.is_cpu() && matches!(dtype, DType::F32 | DType::F64),
+            ConvImpl::Fast => cpu_kernels_apply(location, dtype),
         }
     }
+}
+
+/// Whether this crate's CPU kernels (the convolution, the fused train-mode
+/// BatchNorm+ReLU, the 2x2 max-pool, the BN-folding weight scale) may run
+/// on tensors at `location` in `dtype`: only on the CPU in f32 or f64.
+/// Every model path asks this one predicate, so on CUDA (and Metal) each op
+/// falls back to candle's own kernels, whose backward candle provides; the
+/// custom ops have no GPU implementation and would fail there.
+pub fn cpu_kernels_apply(location: DeviceLocation, dtype: DType) -> bool {
+    matches!(location, DeviceLocation::Cpu) && matches!(dtype, DType::F32 | DType::F64)
 }
 
 /// The column matrix of one chunk of images is kept under this size (or is
@@ -145,7 +166,7 @@ fn conv2d_with(
 /// parallel elementwise ops cost more in thread hand-offs than this takes
 /// for any conv weight (measured 2-3x slower per tiny-batch forward).
 pub fn scale_out_channels(w: &Tensor, s: &Tensor) -> Result<Tensor> {
-    if !w.device().is_cpu() {
+    if !cpu_kernels_apply(w.device().location(), w.dtype()) {
         let shape: Vec<usize> = (0..w.rank())
             .map(|i| if i == 0 { w.dim(0) } else { Ok(1) })
             .collect::<Result<_>>()?;

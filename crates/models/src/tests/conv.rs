@@ -355,6 +355,44 @@ fn the_fast_path_is_refused_where_it_does_not_run() {
     assert!(!ConvImpl::Fast.supports(&Device::Cpu, DType::BF16));
 }
 
+/// The op choice for a GPU, checked without one: on CUDA (any ordinal)
+/// and Metal, in every dtype, the models pick candle's kernels and the
+/// CPU-only custom ops (conv, fused BN+ReLU, max-pool, BN-folding scale)
+/// are refused; on the CPU they are chosen exactly for f32 and f64. With
+/// [`ConvImpl::Candle`] a model runs candle ops only, so the
+/// agreement tests here (Candle vs Fast on the CPU) check the GPU's path.
+#[test]
+fn gpus_never_get_the_cpu_only_ops() {
+    use candle_core::DeviceLocation;
+    let dtypes = [DType::F16, DType::BF16, DType::F32, DType::F64];
+    for location in [
+        DeviceLocation::Cuda { gpu_id: 0 },
+        DeviceLocation::Cuda { gpu_id: 7 },
+        DeviceLocation::Metal { gpu_id: 0 },
+    ] {
+        for dtype in dtypes {
+            assert_eq!(ConvImpl::auto_at(location, dtype), ConvImpl::Candle);
+            assert!(!ConvImpl::Fast.supports_at(location, dtype));
+            assert!(ConvImpl::Candle.supports_at(location, dtype));
+            assert!(!crate::conv::cpu_kernels_apply(location, dtype));
+        }
+    }
+    for dtype in dtypes {
+        let cpu_kernels = matches!(dtype, DType::F32 | DType::F64);
+        let want = if cpu_kernels {
+            ConvImpl::Fast
+        } else {
+            ConvImpl::Candle
+        };
+        assert_eq!(ConvImpl::auto_at(DeviceLocation::Cpu, dtype), want);
+        assert_eq!(ConvImpl::auto(&Device::Cpu, dtype), want);
+        assert_eq!(
+            crate::conv::cpu_kernels_apply(DeviceLocation::Cpu, dtype),
+            cpu_kernels
+        );
+    }
+}
+
 /// Twenty steps of plain SGD on random data: the loss curves (and final
 /// eval logits) of the two implementations agree within float noise.
 #[test]

@@ -2,6 +2,8 @@
 //! differences, and their files.
 
 mod conv;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod files;
 mod forward;
 mod grad;

@@ -1,0 +1,4 @@
+//! Tests that need more than one module of the crate.
+
+#[cfg(feature = "cuda")]
+mod cuda;
