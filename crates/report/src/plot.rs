@@ -283,9 +283,10 @@ fn padded(values: impl Iterator<Item = f64>, include_zero: bool) -> std::ops::Ra
 }
 
 /// Tick text on a log axis spanning `span` decades: only whole decades are
-/// labelled when it spans at least one (3.162 reads as noise).
+/// labelled when it spans at least two (3.162 reads as noise there); a
+/// narrower axis, which may hold one decade or none, labels every tick.
 fn log_tick(v: f64, span: f64) -> String {
-    if span >= 1.0 && (v - v.round()).abs() > 1e-9 {
+    if span >= 2.0 && (v - v.round()).abs() > 1e-9 {
         String::new()
     } else {
         tick(v, true)
@@ -656,7 +657,8 @@ mod tests {
         assert_eq!(tick(0.5, false), "0.5");
         assert_eq!(tick(1e-6_f64, false), "1.0e-6");
         assert_eq!(log_tick(0.5, 2.0), "", "between decades on a wide log axis");
-        assert_eq!(log_tick(0.5, 0.8), "3.162");
+        assert_eq!(log_tick(1.0, 2.0), "10");
+        assert_eq!(log_tick(0.5, 1.5), "3.162", "a narrow axis labels every tick");
         let mut c = line(false);
         c.log_y = true;
         let svg = c.to_svg((400, 300)).unwrap();
