@@ -658,7 +658,11 @@ mod tests {
         assert_eq!(tick(1e-6_f64, false), "1.0e-6");
         assert_eq!(log_tick(0.5, 2.0), "", "between decades on a wide log axis");
         assert_eq!(log_tick(1.0, 2.0), "10");
-        assert_eq!(log_tick(0.5, 1.5), "3.162", "a narrow axis labels every tick");
+        assert_eq!(
+            log_tick(0.5, 1.5),
+            "3.162",
+            "a narrow axis labels every tick"
+        );
         let mut c = line(false);
         c.log_y = true;
         let svg = c.to_svg((400, 300)).unwrap();
