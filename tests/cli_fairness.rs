@@ -66,8 +66,14 @@ fn fairness_trains_then_measures_and_a_trained_run_gives_the_same_numbers() {
             "flip_rate",
             "gap",
             "group_accuracy",
+            "meta",
             "p"
         ]
+    );
+    // The run's metadata (study reports read it): the checkpoint's digest.
+    assert_eq!(
+        first["meta"]["checkpoint_sha256"].as_str().map(str::len),
+        Some(64)
     );
     assert_eq!(first["p"], 0.95);
     // The test split: 95% blue (38 of 40), 2 red; the overall accuracy is

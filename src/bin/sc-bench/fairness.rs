@@ -96,5 +96,6 @@ pub fn run(args: FairnessArgs) -> Result<()> {
         "flip_rate": r.flip_rate,
         "counterfactual_accuracy": r.counterfactual_accuracy,
         "p": options.p,
+        "meta": crate::meta::for_run(None, args.device.device, &args.run)?,
     }))
 }

@@ -232,5 +232,6 @@ pub fn run(args: TransferArgs) -> Result<()> {
         "freeze_backbone": args.freeze_backbone,
         "run": fine_tuned["run"],
         "baseline_from_scratch": baseline,
+        "meta": crate::meta::for_run(None, args.device.device, &args.run)?,
     }))
 }

@@ -343,6 +343,9 @@ pub struct FairnessResult {
     pub counterfactual_accuracy: f64,
     /// The training set's colour bias.
     pub p: f64,
+    /// Run metadata (absent in files of older versions).
+    #[serde(default)]
+    pub meta: Option<Meta>,
 }
 
 /// `baseline_from_scratch` of `sc-bench transfer --json`.
@@ -365,6 +368,10 @@ pub struct TransferResult {
     /// The same budget from scratch, when asked.
     #[serde(default)]
     pub baseline_from_scratch: Option<TransferBaseline>,
+    /// Run metadata of the fine-tuned run (absent in files of older
+    /// versions).
+    #[serde(default)]
+    pub meta: Option<Meta>,
 }
 
 /// One alpha of `sc-bench alpha-sweep --json` (`points[i]`).
