@@ -2,16 +2,6 @@
 
 use crate::{json_of, sc_bench};
 
-/// The one-line error of a failing command.
-fn error_of(args: &[&str]) -> String {
-    let out = sc_bench(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    err
-}
-
 #[test]
 fn attribute_reports_maps_metrics_and_a_picture() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,20 +137,19 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     assert_eq!(cam1["n"], 4);
     let t = candle_core::safetensors::load(&cam_maps, &candle_core::Device::Cpu).unwrap();
     assert_eq!(t["coarse"].dims(), [4, 16, 16]);
-    let e = error_of(&[
-        "attribute",
-        "--run",
-        r,
-        "--data",
-        data,
-        "--method",
-        "gradcam",
-        "--layer",
-        "fc",
-    ]);
-    assert!(
-        e.contains("--layer") && e.contains("block1, block2, block3, block4"),
-        "{e}"
+    crate::fails(
+        &[
+            "attribute",
+            "--run",
+            r,
+            "--data",
+            data,
+            "--method",
+            "gradcam",
+            "--layer",
+            "fc",
+        ],
+        &["--layer", "block1, block2, block3, block4"],
     );
 
     for method in ["saliency", "smoothgrad"] {
@@ -396,7 +385,7 @@ fn flags_of_another_method_and_bad_values_are_one_line_errors() {
     ];
     for (extra, needles) in cases {
         let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
-        let err = error_of(&args);
+        let err = crate::fails(&args, &[]);
         for n in *needles {
             assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
         }

@@ -2,22 +2,8 @@
 //! for every bad input, a non-zero exit and one line on stderr that starts
 //! with `error:` and names what was wrong.
 
-use crate::{json_of, sc_bench};
+use crate::{fails, json_of, sc_bench};
 use std::path::Path;
-
-/// Runs `args` and checks the failure contract; returns stderr.
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let out = sc_bench(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(err.starts_with("error: "), "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
-    }
-    err
-}
 
 #[test]
 fn bad_values_on_every_subcommand_are_one_line_errors() {

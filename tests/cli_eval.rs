@@ -37,17 +37,6 @@ fn trained(dir: &Path) -> (PathBuf, PathBuf) {
     (run, ck.join(format!("{stem}.safetensors")))
 }
 
-/// Runs `sc-bench` and checks that it fails with one line naming every needle.
-fn fails_naming(args: &[&str], needles: &[&str]) {
-    let out = sc_bench(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
-    }
-}
-
 #[test]
 fn flags_that_do_not_apply_to_the_attack_are_errors() {
     // Checked before any data or model is loaded.
@@ -67,7 +56,7 @@ fn flags_that_do_not_apply_to_the_attack_are_errors() {
     ] {
         let mut args = base.to_vec();
         args.extend(["--attack", attack, flag, value]);
-        fails_naming(&args, &[flag, attack]);
+        crate::fails(&args, &[flag, attack]);
     }
     for (extra, needles) in [
         (
@@ -93,7 +82,7 @@ fn flags_that_do_not_apply_to_the_attack_are_errors() {
     ] {
         let mut args = base.to_vec();
         args.extend(extra.iter().copied());
-        fails_naming(&args, &needles);
+        crate::fails(&args, &needles);
     }
     // An unknown attack is rejected by clap's typed parser, which lists the
     // possible values on lines of their own.

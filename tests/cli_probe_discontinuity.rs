@@ -41,14 +41,9 @@ fn probe(run: &Path, extra: &[&str]) -> std::process::Output {
     sc_bench(&args)
 }
 
+/// The failure contract ([`crate::check_failure`]) on a probe's output.
 fn fails_naming(out: std::process::Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "succeeded: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for n in needles {
-        assert!(err.contains(n), "{err:?} lacks {n:?}");
-    }
+    crate::check_failure("probe discontinuity", &out, needles);
 }
 
 #[test]

@@ -24,6 +24,27 @@ pub fn sc_bench(args: &[&str]) -> Output {
         .expect("sc-bench runs")
 }
 
+/// Checks the failure contract on `out` (the output of `what`): a
+/// non-zero exit, no panic, one line on stderr starting with `error: `,
+/// naming every needle; returns stderr.
+pub fn check_failure(what: &str, out: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{what} succeeded");
+    assert!(!err.contains("panicked"), "{what} panicked: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+    assert!(err.starts_with("error: "), "{what}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{what}: {err:?} lacks {n:?}");
+    }
+    err
+}
+
+/// Runs `sc-bench` with `args` and checks the failure contract
+/// ([`check_failure`]); returns stderr.
+pub fn fails(args: &[&str], needles: &[&str]) -> String {
+    check_failure(&format!("{args:?}"), &sc_bench(args), needles)
+}
+
 /// stdout parsed as one JSON object; panics with stderr on failure.
 pub fn json_of(out: &Output) -> serde_json::Value {
     assert!(

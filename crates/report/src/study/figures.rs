@@ -16,7 +16,7 @@ use super::measures::{
 use super::stats::Estimate;
 use crate::plot::{Bar, BarChart, LineChart, Series};
 use crate::{write_atomic, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A per-run number (a measure of [`super::measures`]).
 type RunValue = dyn Fn(&Run) -> Option<f64>;
@@ -64,18 +64,19 @@ fn level_series(study: &Study, scale: f64, f: &dyn Fn(&Run, u8) -> Option<f64>) 
     out
 }
 
-/// Writes `chart` as `figures/{stem}.png` and `.svg`; the figure block.
-fn save_line(
+/// Writes a figure as `figures/{stem}.png` (by `save_png`) and `.svg`
+/// (`svg`); the figure block.
+fn save_figure(
     study: &Study,
-    chart: &LineChart,
+    save_png: impl FnOnce(&Path) -> Result<()>,
+    svg: String,
     stem: &str,
     caption: String,
     written: &mut Vec<PathBuf>,
 ) -> Result<Vec<Block>> {
     let dir = study.dir.join("figures");
     let png = dir.join(format!("{stem}.png"));
-    chart.save_png(&png, SIZE)?;
-    let svg = chart.to_svg(SIZE)?;
+    save_png(&png)?;
     let svg_path = dir.join(format!("{stem}.svg"));
     write_atomic(&svg_path, svg.as_bytes())?;
     written.extend([png, svg_path]);
@@ -84,6 +85,25 @@ fn save_line(
         svg,
         png: format!("figures/{stem}.png"),
     }])
+}
+
+/// Writes a line chart (see [`save_figure`]).
+fn save_line(
+    study: &Study,
+    chart: &LineChart,
+    stem: &str,
+    caption: String,
+    written: &mut Vec<PathBuf>,
+) -> Result<Vec<Block>> {
+    let svg = chart.to_svg(SIZE)?;
+    save_figure(
+        study,
+        |p| chart.save_png(p, SIZE),
+        svg,
+        stem,
+        caption,
+        written,
+    )
 }
 
 /// DS and scale-free DS vs level under `kind`, one line per regime.
@@ -276,7 +296,7 @@ pub fn alpha_figures(study: &Study, written: &mut Vec<PathBuf>) -> Result<Vec<Bl
     Ok(out)
 }
 
-/// Writes `chart` as `figures/{stem}.png` and `.svg`; the figure block.
+/// Writes a bar chart (see [`save_figure`]).
 fn save_bars(
     study: &Study,
     chart: &BarChart,
@@ -284,18 +304,15 @@ fn save_bars(
     caption: String,
     written: &mut Vec<PathBuf>,
 ) -> Result<Vec<Block>> {
-    let dir = study.dir.join("figures");
-    let png = dir.join(format!("{stem}.png"));
-    chart.save_png(&png, SIZE)?;
     let svg = chart.to_svg(SIZE)?;
-    let svg_path = dir.join(format!("{stem}.svg"));
-    write_atomic(&svg_path, svg.as_bytes())?;
-    written.extend([png, svg_path]);
-    Ok(vec![Block::Figure {
-        caption,
+    save_figure(
+        study,
+        |p| chart.save_png(p, SIZE),
         svg,
-        png: format!("figures/{stem}.png"),
-    }])
+        stem,
+        caption,
+        written,
+    )
 }
 
 /// One bar per (regime, label) of `f` in %, with its 95% CI; empty when no
