@@ -109,12 +109,9 @@ run() {
 
     step "2. CPU-against-CUDA tests"
     for t in "$dir"/tests/*; do
-        check timeout 300 "$t" cuda --test-threads=1 --nocapture >>"$out/tests.log" 2>&1
-        # A skipped test prints this; on a GPU host it must not.
-        if grep -q "skipped, no CUDA device" "$out/tests.log"; then
-            echo "FAILED: a CUDA test was skipped on the GPU host" | tee -a "$out/summary.txt"
-            failed=1
-        fi
+        # The CUDA tests are #[ignore]d (they need a GPU) and fail here
+        # when none answers.
+        check timeout 300 "$t" cuda --include-ignored --test-threads=1 --nocapture >>"$out/tests.log" 2>&1
     done
 
     step "3. speed"
