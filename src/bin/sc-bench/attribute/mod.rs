@@ -1,5 +1,5 @@
 use crate::args::{batch_size, DataArgs, DeviceArgs};
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, ModelsArgs};
 use crate::Out;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -20,16 +20,10 @@ mod report;
 /// faithfulness (deletion and insertion AUC, Petsiuk et al. 2018).
 #[derive(Args)]
 pub struct AttributeArgs {
-    /// small-cnn, resnet18 or resnet50 (required with --weights; checked against --run).
-    #[arg(long)]
-    model: Option<sc_models::Arch>,
-    /// A safetensors file with torchvision parameter names.
-    #[arg(long, conflicts_with = "run")]
-    weights: Option<PathBuf>,
-    /// A training run directory (its newest complete checkpoint); given
-    /// more than once, the later runs are compared as with --compare.
-    #[arg(long)]
-    run: Vec<PathBuf>,
+    /// The model (`--run`, repeatable: the later runs are compared as with
+    /// --compare), or `--model NAME --weights FILE`.
+    #[command(flatten)]
+    models: ModelsArgs,
     // The data set whose test split (or only split) is explained.
     #[command(flatten)]
     data: DataArgs,
@@ -325,19 +319,14 @@ pub fn run(args: AttributeArgs) -> Result<()> {
         Method::Lime => lime.name(),
     };
     // `--run A --run B` is `--run A --compare B`: one code path.
-    let first = ModelArgs {
-        model: args.model,
-        weights: args.weights.clone(),
-        run: args.run.first().cloned(),
-    };
-    let mut models = vec![(first.label(), first)];
-    for run in args.run.iter().skip(1).chain(&args.compare) {
+    let mut models = args.models.each()?;
+    for run in &args.compare {
         let m = ModelArgs {
             model: None,
             weights: None,
             run: Some(run.clone()),
         };
-        models.push((ModelArgs::label(&m), m));
+        models.push((m.label(), m));
     }
     let mut results: Vec<(String, Explained, f64)> = Vec::new();
     for (label, model_args) in &models {
