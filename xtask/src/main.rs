@@ -12,17 +12,24 @@
 //!   dependency direction, libraries that print nothing and read no
 //!   environment.
 //! - `test`: `tidy`, then the whole test suite (what CI runs).
-//! - `reproduce [--quick | --smoke] [--data DIR] [--seeds N] [--epochs E] [--out DIR]
+//! - `reproduce [--quick | --medium | --smoke [--medium]] [--data SPEC] [--model M]
+//!   [--fairness-data SPEC] [--transfer-data SPEC] [--seeds N] [--epochs E] [--out DIR]
 //!   [--device D] [--sc-bench PATH]`:
 //!   the paper's study end to end over seeds (train the four regimes, PGD
 //!   and worst-case evaluation with sanity checks, DS per perturbation and
 //!   level, semantic-feature probes, IG and GradCAM maps with their
 //!   smoothness and mass on the object), one JSON file per stage and seed,
 //!   then `study.json` and `sc-bench report` (REPORT.md, report.html,
-//!   figures). `--quick`: `shapes` on the CPU, 3 seeds; `--smoke`: every
-//!   stage on tiny subsets in seconds (CI); otherwise CIFAR-100 (`--data` =
-//!   its binary folder) with ResNet18 on CUDA (builds with `--features
-//!   cuda`). Re-running skips finished stages and resumes training.
+//!   figures). `--quick`: `shapes` on the CPU, 3 seeds; `--medium`: real
+//!   images on the CPU (CIFAR-10's JPEG folders from `../shared` unless
+//!   `--data` says otherwise; fairness on Colorful MNIST, transfer to MNIST),
+//!   3 seeds; `--smoke`: every stage on tiny subsets in seconds (CI), of the
+//!   medium setting's data with `--medium`; otherwise the paper's setting,
+//!   ResNet18 on `--data SPEC` (e.g. `cifar100:DIR`) on CUDA (builds with
+//!   `--features cuda`). Every preset takes any data spec through `--data`.
+//!   A plan and its estimated training time (from a training step timed on
+//!   the spot) are printed first; the wall time per stage at the end.
+//!   Re-running skips finished stages and resumes training.
 //!   `--device` overrides the plan's device; `--sc-bench PATH` runs a
 //!   prebuilt binary instead of building one (a GPU host without cargo).
 //! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
@@ -79,8 +86,11 @@ const COMMANDS: [(&str, &[&str], &[&str]); 5] = [
             "--epochs",
             "--device",
             "--sc-bench",
+            "--model",
+            "--fairness-data",
+            "--transfer-data",
         ],
-        &["--quick", "--smoke"],
+        &["--quick", "--smoke", "--medium"],
     ),
 ];
 
@@ -207,32 +217,84 @@ fn run() -> Result<()> {
             bench::bench(&root.join("target/release/sc-bench"), &opts)
         }
         "reproduce" => {
-            let (quick, smoke) = (parsed.switch("--quick"), parsed.switch("--smoke"));
-            if quick && smoke {
-                bail!("--quick and --smoke are two different studies: give one");
+            let (quick, smoke, medium) = (
+                parsed.switch("--quick"),
+                parsed.switch("--smoke"),
+                parsed.switch("--medium"),
+            );
+            if quick && (smoke || medium) {
+                bail!("--quick is a study of its own: give it without --smoke or --medium");
             }
             let out = parsed.value("--out").map(PathBuf::from).unwrap_or_else(|| {
-                root.join(match (quick, smoke) {
-                    (true, _) => "runs/quick",
-                    (_, true) => "runs/smoke",
+                root.join(match (quick, smoke, medium) {
+                    (true, _, _) => "runs/quick",
+                    (_, true, true) => "runs/smoke-medium",
+                    (_, true, _) => "runs/smoke",
+                    (_, _, true) => "runs/medium",
                     _ => "runs/paper",
                 })
             });
-            let mut plan = if quick || smoke {
-                if parsed.value("--data").is_some() {
-                    bail!("--data does not apply to --quick or --smoke (they use the embedded shapes set)");
+            let data = parsed.value("--data");
+            let mut plan = if medium {
+                // The real-data setting: CIFAR-10 and MNIST from ../shared
+                // unless --data / --fairness-data / --transfer-data say
+                // otherwise.
+                let shared = root.join("../shared/data");
+                let data = match data {
+                    Some(d) => d,
+                    None => {
+                        let dir = shared.join("cifar10-jpg");
+                        if !dir.is_dir() {
+                            bail!(
+                                "--medium runs on --data SPEC (e.g. folder:DIR of class folders); \
+                                 its default {} is absent",
+                                dir.display()
+                            );
+                        }
+                        format!("folder:{}", dir.display())
+                    }
+                };
+                let mnist = shared.join("mnist");
+                let needs_mnist = parsed.value("--fairness-data").is_none()
+                    || parsed.value("--transfer-data").is_none();
+                if needs_mnist && !mnist.is_dir() {
+                    bail!(
+                        "--medium trains fairness on Colorful MNIST and transfers to MNIST from {}, \
+                         which is absent: give --fairness-data SPEC and --transfer-data SPEC",
+                        mnist.display()
+                    );
                 }
                 if smoke {
+                    reproduce::Plan::smoke_medium(out, &data, &mnist)
+                } else {
+                    reproduce::Plan::medium(out, &data, &mnist)
+                }
+            } else if quick || smoke {
+                let plan = if smoke {
                     reproduce::Plan::smoke(out)
                 } else {
                     reproduce::Plan::quick(out)
+                };
+                match data {
+                    Some(d) => plan.on_data(&d),
+                    None => plan,
                 }
             } else {
-                let data = parsed.value("--data").context(
-                    "the full reproduction needs --data DIR (the CIFAR-100 binary folder; `sc-bench data fetch cifar100 --dir DIR`), or --quick",
+                let data = data.context(
+                    "the full reproduction needs --data SPEC (e.g. cifar100:DIR, the CIFAR-100 binary folder from `sc-bench data fetch cifar100 --dir DIR`), or --quick, --medium or --smoke",
                 )?;
-                reproduce::Plan::full(out, Path::new(&data))
+                reproduce::Plan::full(out, &data)
             };
+            if let Some(d) = parsed.value("--fairness-data") {
+                plan.fairness_data = d;
+            }
+            if let Some(d) = parsed.value("--transfer-data") {
+                plan.transfer_data = d;
+            }
+            if let Some(m) = parsed.value("--model") {
+                plan.model = m;
+            }
+            plan.command = format!("cargo xtask {}", args.join(" "));
             plan.seeds = count(&parsed, "--seeds", plan.seeds)?;
             plan.epochs = count(&parsed, "--epochs", plan.epochs)?;
             if let Some(d) = parsed.value("--device") {
@@ -242,7 +304,7 @@ fn run() -> Result<()> {
             if let Some(bin) = parsed.value("--sc-bench") {
                 return reproduce::reproduce(&root, Path::new(&bin), &plan);
             }
-            // The smoke study uses the dev build that the tests already made
+            // The smoke studies use the dev build that the tests already made
             // (no second, release build in CI); the others the release build.
             let profile = if smoke { "debug" } else { "release" };
             let mut build = vec!["build", "--bin", "sc-bench"];

@@ -17,8 +17,12 @@ const REGIMES: [&str; 4] = ["base", "c", "adv", "adv-c"];
 /// What to reproduce, at which size.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Which plan (`quick`, `smoke`, `paper`): the report's title says it.
+    /// Which plan (`quick`, `smoke`, `medium`, `smoke-medium`, `paper`):
+    /// the report's title says it.
     pub name: &'static str,
+    /// The command that runs this plan, as the report quotes it (the
+    /// driver sets the command line it was given).
+    pub command: String,
     pub out: PathBuf,
     pub data: String,
     pub model: String,
@@ -27,6 +31,12 @@ pub struct Plan {
     pub device: String,
     /// Extra `--set KEY=VALUE` options for training.
     pub train_set: Vec<String>,
+    /// Extra `--set` options of the fairness runs (over `train_set`'s).
+    pub fairness_set: Vec<String>,
+    /// Extra `--set` options of fine-tuning (over the shared ones).
+    pub transfer_set: Vec<String>,
+    /// Extra `--set` options of the alpha sweep's models (over `train_set`'s).
+    pub alpha_set: Vec<String>,
     /// Test images for the sweep.
     pub eval_limit: usize,
     /// Test images attacked (the first ones): the ensemble's cost grows
@@ -86,10 +96,11 @@ impl Plan {
     pub fn quick(out: PathBuf) -> Plan {
         Plan {
             name: "quick",
+            command: "cargo xtask reproduce --quick".into(),
             out,
-            data: "shapes:n=6000,test=1000".into(),
+            data: "shapes:n=4000,test=1000".into(),
             model: "small-cnn".into(),
-            epochs: 10,
+            epochs: 4,
             seeds: 3,
             device: "cpu".into(),
             train_set: vec![
@@ -101,16 +112,19 @@ impl Plan {
                 "pgd_step=\"4/255\"".into(),
                 "eval_limit=300".into(),
             ],
+            fairness_set: Vec::new(),
+            transfer_set: Vec::new(),
+            alpha_set: Vec::new(),
             eval_limit: 500,
             attack_limit: 200,
             pgd_restarts: 1,
             sanity_samples: 100,
             apgd_steps: 100,
-            attr_limit: 200,
+            attr_limit: 100,
             ig_steps: None,
             disc_per_class: 30,
             fairness_data: "colorful-shapes:n=2000,test=1000".into(),
-            fairness_epochs: 5,
+            fairness_epochs: 3,
             transfer_data: "colorful-shapes:n=1000,test=500,p=0.5".into(),
             transfer_epochs: 2,
             margin_per_class: 5,
@@ -119,18 +133,19 @@ impl Plan {
             alphas: "0,0.01,0.1,1".into(),
             alpha_seeds: 1,
             alpha_data: "shapes:n=2000,test=1000".into(),
-            alpha_epochs: 3,
+            alpha_epochs: 4,
             alpha_per_class: 30,
             notes: vec![
                 "`shapes` (synthetic, embedded) and a small CNN instead of CIFAR-100 and ResNet18: the quick study runs on 2 CPU cores.".into(),
-                "Trained from scratch for 10 epochs, where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
+                "Trained from scratch on 4000 images for 4 epochs (sized from measured stage times so that 3 seeds of every stage fit 20 minutes on 2 cores), where the paper's Adam at 1e-5 is a fine-tuning rate: Adam 3e-3 with a cosine schedule.".into(),
                 "alpha 0.1: from scratch, alpha 1 lets the continuity term win before the model learns (a near-constant model has DS near 0).".into(),
                 "Training PGD with 2 steps of 4/255 instead of 10 of 2/255, for time; the evaluation uses the paper's PGD-10 and a stronger worst case.".into(),
                 "Robust accuracy on the first 200 test images (the sweep uses 500): APGD-T (9 targets, 100 steps) on the images PGD leaves standing dominated the study's time on the robust regimes; fewer images widen each run's interval but leave the attack at full strength.".into(),
                 "Fig. 1-2 on 30 test images per class (300 images, one class of 30 embedded).".into(),
-                "Fairness (Table 4) on colorful-shapes (the embedded shapes on red/blue backgrounds, 95% red in training and blue in test) instead of Colorful MNIST, base and C only, 2000 training images for 5 epochs with the main regimes' settings.".into(),
+                "IG and GradCAM maps scored on the first 100 test images.".into(),
+                "Fairness (Table 4) on colorful-shapes (the embedded shapes on red/blue backgrounds, 95% red in training and blue in test) instead of Colorful MNIST, base and C only, 2000 training images for 3 epochs with the main regimes' settings.".into(),
                 "Margins per DCT band on 5 test images per class (50 images; DeepFool restricted to each band, the 3 classes of highest logit as candidates instead of all 10, at most 50 steps): with 3 candidates a trained base model takes 1.4 s for 20 images over the 4 bands, with all 10 an image can take a second.".into(),
-                "The alpha sweep (Fig. 4) at seed 0 only, with smaller models than the main regimes: alphas 0, 0.01, 0.1 and 1, 2000 training images for 3 epochs, evaluated on 30 test images per class. With one seed there is no CI, so claim C2 is inconclusive by rule.".into(),
+                "The alpha sweep (Fig. 4) at seed 0 only, with smaller models than the main runs (for time): alphas 0, 0.01, 0.1 and 1, each a C model on 2000 training images for 4 epochs, evaluated on 30 test images per class. With one seed there is no CI, so claim C2 is inconclusive by rule.".into(),
                 "Transfer (Table 3) to colorful-shapes with unbiased backgrounds (p=0.5; 1000 images, 2 epochs, all layers, Adam 3e-3 cosine), not CIFAR-10/SVHN/MNIST: no download, but a domain shift on the same ten shapes rather than a new task; no from-scratch baseline.".into(),
             ],
         }
@@ -142,6 +157,7 @@ impl Plan {
     pub fn smoke(out: PathBuf) -> Plan {
         Plan {
             name: "smoke",
+            command: "cargo xtask reproduce --smoke".into(),
             out,
             // 10 test images per class: Fig. 2's trustworthiness (k = 5)
             // needs more than 10 points, 7 images and 4 perturbed versions.
@@ -156,6 +172,9 @@ impl Plan {
                 "pgd_steps=1".into(),
                 "eval_limit=32".into(),
             ],
+            fairness_set: Vec::new(),
+            transfer_set: Vec::new(),
+            alpha_set: Vec::new(),
             eval_limit: 32,
             attack_limit: 32,
             pgd_restarts: 1,
@@ -183,21 +202,25 @@ impl Plan {
         }
     }
 
-    /// The paper's setting (CIFAR-100, ResNet18, Adam 1e-5 is slow to
-    /// converge from scratch, so 1e-3 with a cosine schedule), on CUDA.
-    pub fn full(out: PathBuf, data_dir: &Path) -> Plan {
+    /// The paper's setting (ResNet18 on `data`, e.g. `cifar100:DIR`; Adam
+    /// 1e-5 is slow to converge from scratch, so 1e-3 with a cosine
+    /// schedule), on CUDA.
+    pub fn full(out: PathBuf, data: &str) -> Plan {
         Plan {
             name: "paper",
+            command: format!("cargo xtask reproduce --data {data}"),
             out,
-            data: format!("cifar100:{}", data_dir.display()),
+            data: data.to_string(),
             model: "resnet18".into(),
             epochs: 60,
             seeds: 3,
             device: "cuda".into(),
             train_set: vec![
                 "schedule=\"cosine\"".into(),
-                "normalize=\"cifar100\"".into(),
             ],
+            fairness_set: Vec::new(),
+            transfer_set: Vec::new(),
+            alpha_set: Vec::new(),
             eval_limit: 10_000,
             attack_limit: 10_000,
             pgd_restarts: 1,
@@ -215,11 +238,101 @@ impl Plan {
             margin_max_iter: None,
             alphas: "0,0.1,0.3,1,3".into(),
             alpha_seeds: 3,
-            alpha_data: format!("cifar100:{}", data_dir.display()),
+            alpha_data: data.to_string(),
             alpha_epochs: 60,
             alpha_per_class: 10,
             notes: vec!["Trained from scratch with a cosine schedule: the paper's Adam at 1e-5 converges too slowly from scratch.".into()],
         }
+    }
+
+    /// The study on real images on the CPU (issue 17): small-cnn on `data`
+    /// (by default CIFAR-10's JPEG folders, 45,000 training and 5,000
+    /// validation images), 3 seeds, every stage; fairness on Colorful MNIST
+    /// and transfer to MNIST from `mnist` (an MNIST idx folder). Sized from
+    /// measured times to finish within 3 hours on 2 CPU cores (the plan
+    /// prints its estimate).
+    pub fn medium(out: PathBuf, data: &str, mnist: &Path) -> Plan {
+        let mnist = mnist.display();
+        Plan {
+            name: "medium",
+            command: "cargo xtask reproduce --medium".into(),
+            out,
+            data: data.to_string(),
+            model: "small-cnn".into(),
+            epochs: 2,
+            seeds: 3,
+            device: "cpu".into(),
+            train_set: vec![
+                "batch_size=64".into(),
+                "lr=0.003".into(),
+                "schedule=\"cosine\"".into(),
+                "alpha=0.1".into(),
+                "pgd_steps=2".into(),
+                "pgd_step=\"4/255\"".into(),
+                "eval_limit=1000".into(),
+            ],
+            fairness_set: Vec::new(),
+            transfer_set: Vec::new(),
+            alpha_set: vec!["train_limit=10000".into()],
+            eval_limit: 1000,
+            attack_limit: 500,
+            pgd_restarts: 1,
+            sanity_samples: 100,
+            apgd_steps: 100,
+            attr_limit: 200,
+            ig_steps: None,
+            disc_per_class: 50,
+            fairness_data: format!("colorful-mnist:{mnist}"),
+            fairness_epochs: 3,
+            transfer_data: format!("convert:mnist:{mnist},channels=3,resize=32"),
+            transfer_epochs: 2,
+            margin_per_class: 5,
+            margin_candidates: Some(3),
+            margin_max_iter: None,
+            alphas: "0,0.01,0.1,1".into(),
+            alpha_seeds: 1,
+            alpha_data: data.to_string(),
+            alpha_epochs: 2,
+            alpha_per_class: 50,
+            notes: vec![
+                "A small CNN on the CPU (2 cores) instead of ResNet18 on a GPU; the same command with `--model resnet18 --device cuda` is the GPU setting.".into(),
+                "Trained from scratch for 2 epochs over the whole training split (Adam 3e-3, cosine schedule, batch 64), where the paper fine-tunes with Adam at 1e-5: the budget of 3 hours on 2 cores for 12 runs. No crop/flip augmentation: in 2 epochs the models do not overfit (see the training accuracy beside the test accuracy in the logs), so it would only slow learning.".into(),
+                "alpha 0.1 (the paper: 1): from scratch, alpha 1 lets the continuity term win before the model learns.".into(),
+                "Training PGD with 2 steps of 4/255 instead of 10 of 2/255, for time; the evaluation uses the paper's PGD-10 and the worst case of PGD, APGD-CE and APGD-T.".into(),
+                "Robust accuracy on the first 500 test images; the perturbation sweep on 1000; Fig. 1-2 on 50 test images per class; attributions on 200; margins per DCT band on 5 images per class with the 3 classes of highest logit as DeepFool's candidates.".into(),
+                "Fairness (Table 4) on Colorful MNIST (95% red backgrounds in training, blue in test) built from the 5,000 MNIST training images at hand (not 60,000) for 3 epochs, base and C only.".into(),
+                "Transfer (Table 3) to MNIST (gray to RGB, 28 to 32 pixels), its 5,000 training images at hand for 2 epochs, all layers, evaluated on the 10,000 test images; no from-scratch baseline.".into(),
+                "The alpha sweep (Fig. 4) at seed 0 only, on the first 10,000 training images for 2 epochs: one seed, so claim C2 is inconclusive by rule.".into(),
+            ],
+        }
+    }
+
+    /// Runs the plan on `data` instead of its own set (`--data` with
+    /// `--quick` or `--smoke`): the main runs and the alpha sweep use it;
+    /// the smoke study keeps its tiny size by training on the first 256
+    /// images.
+    pub fn on_data(mut self, data: &str) -> Plan {
+        self.data = data.to_string();
+        self.alpha_data = data.to_string();
+        if self.name == "smoke" {
+            self.train_set.push("train_limit=256".into());
+        }
+        self.notes
+            .push(format!("Run on `{data}` instead of the plan's own set."));
+        self
+    }
+
+    /// The smoke study at the medium setting's data (`--smoke --medium`):
+    /// the real images, Colorful MNIST and MNIST at tiny sizes (CI).
+    pub fn smoke_medium(out: PathBuf, data: &str, mnist: &Path) -> Plan {
+        let medium = Plan::medium(out.clone(), data, mnist);
+        let mut plan = Plan::smoke(out).on_data(data);
+        plan.name = "smoke-medium";
+        plan.fairness_data = medium.fairness_data;
+        plan.fairness_set = vec!["train_limit=128".into()];
+        plan.transfer_data = medium.transfer_data;
+        plan.transfer_set = vec!["train_limit=128".into()];
+        plan
     }
 }
 
@@ -238,7 +351,8 @@ fn run_json<S: AsRef<str>>(bin: &Path, args: &[S], what: &str) -> Result<Value> 
 }
 
 /// The JSON in `dir/file`, or runs `make` and stores its result there
-/// (atomically). Returns `file`, the manifest's name for it.
+/// (atomically), and its wall time in `timings.json`. Returns `file`, the
+/// manifest's name for it.
 fn stage(dir: &Path, file: String, make: impl FnOnce() -> Result<Value>) -> Result<String> {
     let path = dir.join(&file);
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -247,9 +361,39 @@ fn stage(dir: &Path, file: String, make: impl FnOnce() -> Result<Value>) -> Resu
             return Ok(file);
         }
     }
+    let started = std::time::Instant::now();
     let v = make()?;
     crate::write_atomic(&path, serde_json::to_string_pretty(&v)?)?;
+    let mut timings = read_timings(dir);
+    timings.insert(file.clone(), json!(started.elapsed().as_secs_f64()));
+    crate::write_atomic(
+        &dir.join(TIMINGS),
+        serde_json::to_string_pretty(&Value::Object(timings))?,
+    )?;
     Ok(file)
+}
+
+/// Wall seconds per stage file, kept beside the stage files so that a
+/// resumed study still reports the time of stages an earlier invocation ran.
+const TIMINGS: &str = "timings.json";
+
+fn read_timings(dir: &Path) -> serde_json::Map<String, Value> {
+    std::fs::read_to_string(dir.join(TIMINGS))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// `base` with the options of `extra` put over it (a key of `extra`
+/// replaces the same key of `base`, so no key is given twice).
+fn merged_sets(base: &[String], extra: &[String]) -> Vec<String> {
+    let key = |s: &String| s.split('=').next().unwrap_or_default().to_string();
+    let replaced: Vec<String> = extra.iter().map(key).collect();
+    base.iter()
+        .filter(|s| !replaced.contains(&key(s)))
+        .chain(extra)
+        .cloned()
+        .collect()
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -452,7 +596,10 @@ fn alpha_sweep(bin: &Path, plan: &Plan, seed: u64) -> Result<String> {
             "--json",
         ]);
         // The sweep sets alpha itself.
-        for s in plan.train_set.iter().filter(|s| !s.starts_with("alpha=")) {
+        for s in merged_sets(&plan.train_set, &plan.alpha_set)
+            .iter()
+            .filter(|s| !s.starts_with("alpha="))
+        {
             args.extend(["--set".into(), s.clone()]);
         }
         run_json(bin, &args, &format!("alpha sweep of seed {seed}"))
@@ -493,8 +640,8 @@ fn fairness(bin: &Path, plan: &Plan, regime: &str, seed: u64, name: &str) -> Res
             &plan.device,
             "--json",
         ]);
-        for s in &plan.train_set {
-            args.extend(["--set".into(), s.clone()]);
+        for s in merged_sets(&plan.train_set, &plan.fairness_set) {
+            args.extend(["--set".into(), s]);
         }
         run_json(bin, &args, &format!("fairness of {name}"))
     })
@@ -525,12 +672,14 @@ fn transfer(bin: &Path, plan: &Plan, seed: u64, name: &str) -> Result<String> {
             &plan.device,
             "--json",
         ]);
-        for s in plan
+        let shared: Vec<String> = plan
             .train_set
             .iter()
             .filter(|s| TRANSFER_SETTINGS.iter().any(|k| s.starts_with(k)))
-        {
-            args.extend(["--set".into(), s.clone()]);
+            .cloned()
+            .collect();
+        for s in merged_sets(&shared, &plan.transfer_set) {
+            args.extend(["--set".into(), s]);
         }
         run_json(bin, &args, &format!("transfer of {name}"))
     })
@@ -624,10 +773,128 @@ fn print_plan(plan: &Plan) {
     );
 }
 
+/// The value of `key=` in `--set` options, if given.
+fn set_value<'a>(sets: &'a [String], key: &str) -> Option<&'a str> {
+    sets.iter()
+        .rev()
+        .find_map(|s| s.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Images of the training split the main runs see (the set's size, or
+/// `train_limit` when smaller) and the number of classes, from `sc-bench
+/// data info`.
+fn data_size(bin: &Path, data: &str, sets: &[String]) -> Result<(u64, usize)> {
+    let info = run_json(
+        bin,
+        &["data", "info", "--data", data, "--json"],
+        "describing the data",
+    )?;
+    let split = if info["train"].is_null() {
+        &info["test"]
+    } else {
+        &info["train"]
+    };
+    let count = split["count"]
+        .as_u64()
+        .context("`sc-bench data info` gave no image count")?;
+    let classes = split["label_counts"]
+        .as_array()
+        .context("`sc-bench data info` gave no label counts")?
+        .len();
+    let limit = set_value(sets, "train_limit")
+        .map(str::parse::<u64>)
+        .transpose()?
+        .filter(|&l| l > 0);
+    Ok((limit.map_or(count, |l| l.min(count)), classes))
+}
+
+/// The estimated training time of the plan, in seconds, from the measured
+/// images per second of one training step of the plan's model on its device
+/// (`sc-bench speed`) and the cost of each regime in training steps: base
+/// 1, C 2 (clean and perturbed batch), ADV k+1 and ADV+C k+2 (k training
+/// PGD steps, each a forward and backward pass). Printed before anything
+/// runs, so that a user sees what a plan costs on their machine.
+fn estimate_training(bin: &Path, plan: &Plan) -> Result<(f64, f64)> {
+    let (n, classes) = data_size(bin, &plan.data, &plan.train_set)?;
+    let speed = run_json(
+        bin,
+        &[
+            "speed",
+            "--models",
+            &plan.model,
+            "--only",
+            "a",
+            "--reps",
+            "3",
+            "--batch",
+            "64",
+            "--classes",
+            &classes.to_string(),
+            "--device",
+            &plan.device,
+            "--json",
+        ],
+        "timing a training step",
+    )?;
+    let per_s = speed["results"]
+        .as_object()
+        .and_then(|r| r.iter().find(|(k, _)| k.ends_with(".a_train")))
+        .and_then(|(_, t)| t["images_per_s"].as_f64())
+        .context("`sc-bench speed` gave no images_per_s for the training step")?;
+    let k: f64 = set_value(&plan.train_set, "pgd_steps")
+        .map_or(Ok(10.0), str::parse)
+        .context("--set pgd_steps")?;
+    let steps_per_seed = 1.0 + 2.0 + (k + 1.0) + (k + 2.0);
+    let main = plan.seeds as f64 * plan.epochs as f64 * n as f64 * steps_per_seed;
+    let alpha_n = if plan.alpha_data == plan.data {
+        let sets = merged_sets(&plan.train_set, &plan.alpha_set);
+        let limit = set_value(&sets, "train_limit").and_then(|l| l.parse::<u64>().ok());
+        limit.filter(|&l| l > 0).map_or(n, |l| l.min(n))
+    } else {
+        data_size(bin, &plan.alpha_data, &plan.alpha_set)?.0
+    };
+    let alphas = plan.alphas.split(',').count() as f64;
+    // Every alpha's model is a C run (alpha 0 included: its DS is measured).
+    let sweep = plan.alpha_seeds as f64 * alphas * plan.alpha_epochs as f64 * alpha_n as f64 * 2.0;
+    Ok(((main + sweep) / per_s, per_s))
+}
+
+/// Prints the wall time of every stage (summed per kind of stage) and the
+/// total, from `timings.json`.
+fn print_timings(timings: &serde_json::Map<String, Value>) {
+    let mut per_stage: std::collections::BTreeMap<String, f64> = Default::default();
+    for (file, secs) in timings {
+        let stem = file.strip_suffix(".json").unwrap_or(file);
+        let stage = stem.split_once('.').map_or(stem, |(_, stage)| stage);
+        *per_stage.entry(stage.to_string()).or_default() += secs.as_f64().unwrap_or(0.0);
+    }
+    let total: f64 = per_stage.values().sum();
+    eprintln!("wall time per stage (every run and seed, all invocations):");
+    for (stage, secs) in &per_stage {
+        eprintln!("  {stage:>16}: {secs:>8.0} s");
+    }
+    eprintln!(
+        "  {:>16}: {total:>8.0} s ({:.1} min)",
+        "total",
+        total / 60.0
+    );
+}
+
 /// Runs every stage not yet done, writes `study.json` and renders the report.
 pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
     std::fs::create_dir_all(&plan.out).with_context(|| plan.out.display().to_string())?;
     print_plan(plan);
+    match estimate_training(bin, plan) {
+        Ok((secs, per_s)) => eprintln!(
+            "estimated training time: {:.0} min ({per_s:.0} images/s measured now for a {} \
+             training step on {}; the other stages come on top: see the report's wall time \
+             per stage)",
+            secs / 60.0,
+            plan.model,
+            plan.device
+        ),
+        Err(e) => eprintln!("no time estimate: {e:#}"),
+    }
     let started = std::time::Instant::now();
     let mut runs = Vec::new();
     for seed in 0..plan.seeds {
@@ -664,17 +931,14 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
     for seed in 0..plan.alpha_seeds {
         alpha_sweeps.push(json!({"seed": seed, "file": alpha_sweep(bin, plan, seed)?}));
     }
-    let command = match plan.name {
-        "paper" => "cargo xtask reproduce --data DIR".to_string(),
-        name => format!("cargo xtask reproduce --{name}"),
-    };
     let manifest = json!({
         "title": format!("semcon: semantic continuity, reproduced ({} study)", plan.name),
-        "command": format!("{command} --seeds {}", plan.seeds),
+        "command": plan.command,
         "git_revision": git_revision(root),
         "notes": plan.notes,
         "runs": runs,
         "alpha_sweeps": alpha_sweeps,
+        "timings": read_timings(&plan.out),
     });
     crate::write_atomic(
         &plan.out.join("study.json"),
@@ -687,6 +951,7 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
     if !out.success() {
         bail!("sc-bench report {} failed ({out})", plan.out.display());
     }
+    print_timings(&read_timings(&plan.out));
     eprintln!(
         "reproduce: {} in {:.0} s (this invocation)",
         plan.out.join("REPORT.md").display(),
@@ -716,10 +981,12 @@ mod tests {
         (bin, log)
     }
 
+    /// The stage calls of the log (the plan's estimate calls left out).
     fn calls(log: &Path) -> Vec<String> {
         std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
+            .filter(|l| !l.starts_with("data info ") && !l.starts_with("speed "))
             .map(String::from)
             .collect()
     }
@@ -732,6 +999,10 @@ mod tests {
         let (bin, log) = fake_bench(&dir);
         let plan = Plan::smoke(dir.join("study"));
         reproduce(&dir, &bin, &plan).unwrap();
+        // The estimate describes the data first (the fake's `{}` has no
+        // image count, so the plan prints "no time estimate" and goes on).
+        let log_text = std::fs::read_to_string(&log).unwrap();
+        assert!(log_text.starts_with("data info --data shapes:n=256,test=100 --json"));
         let first = calls(&log);
         // 2 seeds x 4 regimes x (train, eval, sweep, discontinuity, margin,
         // transfer, ig, gradcam), fairness for base and c, one alpha sweep
@@ -798,6 +1069,14 @@ mod tests {
             manifest["alpha_sweeps"],
             json!([{"seed": 0, "file": "alpha-sweep-s0.json"}])
         );
+        // Every stage's wall time is in timings.json and in the manifest.
+        let timings = read_timings(&plan.out);
+        assert_eq!(timings.len(), first.len() - 1);
+        assert!(timings.contains_key("adv-c-s1.gradcam.json"));
+        assert_eq!(
+            manifest["timings"].as_object().unwrap().len(),
+            timings.len()
+        );
         // No temporary file is left behind.
         assert!(std::fs::read_dir(&plan.out)
             .unwrap()
@@ -839,5 +1118,40 @@ mod tests {
         assert!(second[4].starts_with("alpha-sweep "), "{}", second[4]);
         assert!(second[5].starts_with("report "));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn extra_options_replace_the_same_key_and_keep_the_rest() {
+        let base = strings(&["batch_size=64", "alpha=0.1", "train_limit=0"]);
+        let merged = merged_sets(&base, &strings(&["train_limit=128"]));
+        assert_eq!(
+            merged,
+            strings(&["batch_size=64", "alpha=0.1", "train_limit=128"])
+        );
+        assert_eq!(set_value(&merged, "train_limit"), Some("128"));
+        assert_eq!(set_value(&merged, "train"), None);
+        assert_eq!(set_value(&merged, "lr"), None);
+    }
+
+    #[test]
+    fn the_medium_plans_take_any_data_and_mnist_from_the_given_folder() {
+        let mnist = Path::new("/d/mnist");
+        let plan = Plan::medium("out".into(), "folder:/d/cifar", mnist);
+        assert_eq!(
+            (plan.data.as_str(), plan.alpha_data.as_str()),
+            ("folder:/d/cifar", "folder:/d/cifar")
+        );
+        assert_eq!(plan.fairness_data, "colorful-mnist:/d/mnist");
+        assert_eq!(
+            plan.transfer_data,
+            "convert:mnist:/d/mnist,channels=3,resize=32"
+        );
+        assert!(plan.seeds >= 3);
+        let smoke = Plan::smoke_medium("out".into(), "folder:/d/cifar", mnist);
+        assert_eq!(smoke.data, "folder:/d/cifar");
+        assert_eq!(smoke.transfer_data, plan.transfer_data);
+        assert_eq!(set_value(&smoke.train_set, "train_limit"), Some("256"));
+        assert_eq!(set_value(&smoke.fairness_set, "train_limit"), Some("128"));
+        assert_eq!(smoke.epochs, 1);
     }
 }

@@ -4,7 +4,7 @@
 //! model (deletion and insertion, Petsiuk et al. 2018).
 
 use crate::faithfulness::{deletion_insertion, Canvas};
-use crate::metrics::{mass_inside, total_variation};
+use crate::metrics::{central_box, mass_inside, total_variation};
 use crate::{invalid, AttributionMap, Result};
 use candle_core::{DType, Device, Tensor};
 use sc_core::Classifier;
@@ -22,6 +22,9 @@ pub struct ImageScores {
     pub total_variation: f64,
     /// Share of the map's absolute mass on the object (sets with masks).
     pub mass_on_object: Option<f64>,
+    /// Share of the map's absolute mass in the central box
+    /// ([`crate::metrics::central_box`]), on every set.
+    pub mass_in_centre: f64,
     /// Integrated Gradients' completeness gap.
     pub completeness_gap: Option<f64>,
     /// Area under the deletion curve (lower is more faithful).
@@ -70,6 +73,12 @@ pub struct AttributionSummary {
     /// Share of the image area inside the masks: what `mean_mass_on_object`
     /// would be for a map spread evenly.
     pub mean_object_area: Option<f64>,
+    /// Mean share of the mass in the central box, on every set (the
+    /// stand-in for `mean_mass_on_object` where there are no masks).
+    pub mean_mass_in_centre: f64,
+    /// Share of the image area inside the central box: what
+    /// `mean_mass_in_centre` would be for a map spread evenly.
+    pub centre_area: f64,
     /// Mean absolute completeness gap (Integrated Gradients only).
     pub mean_abs_completeness_gap: Option<f64>,
     /// Mean weighted R^2 of LIME's surrogates (LIME only).
@@ -83,15 +92,16 @@ impl AttributionSummary {
     pub fn per_image_csv(&self) -> String {
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         let mut s = String::from(
-            "index,label,total_variation,mass_on_object,completeness_gap,deletion_auc,insertion_auc,lime_r2\n",
+            "index,label,total_variation,mass_on_object,mass_in_centre,completeness_gap,deletion_auc,insertion_auc,lime_r2\n",
         );
         for r in &self.per_image {
             s.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{}\n",
                 r.index,
                 r.label,
                 r.total_variation,
                 opt(r.mass_on_object),
+                r.mass_in_centre,
                 opt(r.completeness_gap),
                 r.deletion_auc,
                 r.insertion_auc,
@@ -184,6 +194,10 @@ pub fn summarize(
             }
             None => None,
         };
+        let (n, h, w) = map.map.dims3()?;
+        let centre =
+            Tensor::from_vec(central_box(h, w), (1, h, w), map.map.device())?.repeat((n, 1, 1))?;
+        let centre_mass = mass_inside(&map.map, &centre)?;
         let curves = deletion_insertion(
             model,
             &batch.images,
@@ -200,6 +214,7 @@ pub fn summarize(
                 label: batch_labels[i],
                 total_variation: tv[i],
                 mass_on_object: mass.as_ref().map(|m| m[i]),
+                mass_in_centre: centre_mass[i],
                 completeness_gap: map.completeness_gap.as_ref().map(|g| g[i]),
                 deletion_auc: curves.deletion_auc[i],
                 insertion_auc: curves.insertion_auc[i],
@@ -242,6 +257,11 @@ pub fn summarize(
         mean_total_variation: total_variation,
         mean_mass_on_object: mask_mass,
         mean_object_area: mean(areas.into_iter()),
+        mean_mass_in_centre: mean(per_image.iter().map(|s| s.mass_in_centre)).unwrap_or(0.0),
+        centre_area: {
+            let (h, w) = (set.image_shape()[1], set.image_shape()[2]);
+            central_box(h, w).iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64
+        },
         mean_abs_completeness_gap: mean(gaps()),
         mean_lime_r2: mean(per_image.iter().filter_map(|s| s.lime_r2)),
         per_image,

@@ -369,6 +369,13 @@ fn summary_of_a_uniform_map_is_its_closed_form() {
     let (mass, area) = (s.mean_mass_on_object.unwrap(), s.mean_object_area.unwrap());
     assert!(area > 0.02 && area < 0.9, "{area}");
     assert!((mass - area).abs() < 1e-6, "{mass} vs {area}");
+    // A flat map has a quarter of its mass in the central 8x8 of 16x16.
+    assert_eq!(s.centre_area, 0.25);
+    assert!(
+        (s.mean_mass_in_centre - 0.25).abs() < 1e-6,
+        "{}",
+        s.mean_mass_in_centre
+    );
     assert!(s.mean_abs_completeness_gap.is_none());
     assert!(s.completeness_gap_max.is_none());
     // Every class has the same logit: probability 1/10 at every point of
@@ -394,4 +401,23 @@ fn summary_of_a_uniform_map_is_its_closed_form() {
             .is_err()
         );
     }
+}
+
+#[test]
+fn the_central_box_is_the_middle_half_of_each_side() {
+    // Naive membership test, independent of the loop that builds the box.
+    for (h, w) in [(32, 32), (7, 9), (1, 4), (28, 28)] {
+        let mask = crate::metrics::central_box(h, w);
+        for y in 0..h {
+            for x in 0..w {
+                let inside = 4 * y >= h - h % 4
+                    && 4 * (h - 1 - y) >= h - h % 4
+                    && 4 * x >= w - w % 4
+                    && 4 * (w - 1 - x) >= w - w % 4;
+                assert_eq!(mask[y * w + x] == 1.0, inside, "{h}x{w} at ({y},{x})");
+            }
+        }
+    }
+    let area: f32 = crate::metrics::central_box(32, 32).iter().sum();
+    assert_eq!(area, 256.0);
 }

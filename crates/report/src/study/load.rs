@@ -38,6 +38,10 @@ pub struct Manifest {
     /// The alpha sweeps (Fig. 4), one per seed that ran one.
     #[serde(default)]
     pub alpha_sweeps: Vec<AlphaSweepFile>,
+    /// Wall seconds of each stage file, as the driver measured them (the
+    /// invocation that finished the stage; absent in older manifests).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timings: BTreeMap<String, f64>,
 }
 
 /// One seed's alpha sweep (`sc-bench alpha-sweep --json`).

@@ -75,6 +75,7 @@ pub fn document(study: &Study, written: &mut Vec<PathBuf>) -> Result<Doc> {
         keep(fairness_figure(study, written))
     }));
     blocks.extend(sections::training_section(study));
+    blocks.extend(sections::timings_section(study));
     blocks.extend(sections::not_run_section(study));
     if let Some(e) = error {
         return Err(e);

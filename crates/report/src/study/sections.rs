@@ -10,6 +10,7 @@ use super::measures::{
     PHOTOMETRIC, SEMANTIC,
 };
 use super::stats::Estimate;
+use std::collections::BTreeMap;
 
 mod alpha;
 mod discontinuity;
@@ -353,31 +354,54 @@ pub fn attribution_section(
         Block::Heading(1, "Attribution maps (paper Sec. 4.5)".into()),
         Block::Para(
             "Per map, explaining the true label: total variation over absolute mass (lower = \
-             smoother), the share of absolute mass on the object (sets with masks; an evenly \
-             spread map scores the object's area), and the deletion/insertion AUCs (lower \
-             deletion and higher insertion = more faithful)."
+             smoother), the share of absolute mass on the object (sets with object masks; an \
+             evenly spread map scores the object's area), the share in the central box (the \
+             middle half of each side, on every set: photographs are mostly framed on their \
+             object), and the deletion/insertion AUCs (lower deletion and higher insertion = \
+             more faithful)."
                 .into(),
         ),
     ];
+    let has_masks = study.runs.iter().any(|r| {
+        r.attribution
+            .values()
+            .any(|a| a.mean_mass_on_object.is_some())
+    });
+    if !has_masks {
+        out.push(Block::Para(
+            "Mass on the object: not available on this data (it has no object masks); the \
+             central-box share stands in for it."
+                .into(),
+        ));
+    }
     for method in &methods {
-        let mut t = Table::new(&[
-            "regime",
-            "total variation",
-            "mass on object",
-            "object area",
+        let mut header = vec!["regime", "total variation"];
+        if has_masks {
+            header.extend(["mass on object", "object area"]);
+        }
+        header.extend([
+            "mass in central box",
+            "central box area",
             "deletion AUC",
             "insertion AUC",
         ]);
+        let mut t = Table::new(&header);
         for regime in study.regimes() {
             let a = |f: fn(&super::stages::AttributionResult) -> Option<f64>| {
                 let m = method.clone();
                 move |r: &Run| r.attribution.get(&m).and_then(f)
             };
-            t.row(vec![
+            let mut row = vec![
                 regime.clone(),
                 cell(study, &regime, 1.0, 4, &a(|x| Some(x.mean_total_variation))),
-                cell(study, &regime, 1.0, 4, &a(|x| x.mean_mass_on_object)),
-                cell(study, &regime, 1.0, 4, &a(|x| x.mean_object_area)),
+            ];
+            if has_masks {
+                row.push(cell(study, &regime, 1.0, 4, &a(|x| x.mean_mass_on_object)));
+                row.push(cell(study, &regime, 1.0, 4, &a(|x| x.mean_object_area)));
+            }
+            row.extend([
+                cell(study, &regime, 1.0, 4, &a(|x| x.mean_mass_in_centre)),
+                cell(study, &regime, 1.0, 4, &a(|x| x.centre_area)),
                 cell(study, &regime, 1.0, 4, &a(|x| Some(x.metrics.deletion_auc))),
                 cell(
                     study,
@@ -387,6 +411,7 @@ pub fn attribution_section(
                     &a(|x| Some(x.metrics.insertion_auc)),
                 ),
             ]);
+            t.row(row);
         }
         out.push(Block::Heading(2, method.clone()));
         out.push(Block::Table(t));
@@ -454,6 +479,63 @@ pub fn training_section(study: &Study) -> Vec<Block> {
     ]
 }
 
+/// The stage of a stage file: `base-s0.train.json` -> `train`,
+/// `alpha-sweep-s0.json` -> `alpha-sweep`.
+pub fn stage_of(file: &str) -> String {
+    let stem = file.strip_suffix(".json").unwrap_or(file);
+    match stem.split_once('.') {
+        Some((_, stage)) => stage.to_string(),
+        None => stem
+            .rsplit_once("-s")
+            .filter(|(_, seed)| seed.chars().all(|c| c.is_ascii_digit()))
+            .map_or(stem, |(name, _)| name)
+            .to_string(),
+    }
+}
+
+/// Wall time per stage (summed over runs and seeds), as the driver
+/// measured it: where the study's time goes.
+pub fn timings_section(study: &Study) -> Vec<Block> {
+    let timings = &study.manifest.timings;
+    if timings.is_empty() {
+        return Vec::new();
+    }
+    let mut per_stage: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for (file, seconds) in timings {
+        let e = per_stage.entry(stage_of(file)).or_default();
+        e.0 += 1;
+        e.1 += seconds;
+    }
+    let total: f64 = per_stage.values().map(|v| v.1).sum();
+    let mut t = Table::new(&["stage", "files", "seconds", "share"]);
+    let mut rows: Vec<_> = per_stage.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    for (stage, (n, s)) in rows {
+        t.row(vec![
+            stage,
+            n.to_string(),
+            format!("{s:.0}"),
+            format!("{:.1}%", 100.0 * s / total.max(1e-9)),
+        ]);
+    }
+    t.row(vec![
+        "total".into(),
+        timings.len().to_string(),
+        format!("{total:.0}"),
+        "100%".into(),
+    ]);
+    vec![
+        Block::Heading(1, "Wall time per stage".into()),
+        Block::Para(
+            "Seconds of each stage summed over runs and seeds, as `cargo xtask reproduce` \
+             measured them (for a stage resumed after an interruption, the invocation that \
+             finished it)."
+                .into(),
+        ),
+        Block::Table(t),
+    ]
+}
+
 /// The stages of the paper this study did not run.
 pub fn not_run_section(study: &Study) -> Vec<Block> {
     let mut missing: Vec<String> = Vec::new();
@@ -485,4 +567,23 @@ pub fn not_run_section(study: &Study) -> Vec<Block> {
         Block::Heading(1, "Not run in this study".into()),
         Block::List(missing),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stage_of;
+
+    #[test]
+    fn a_stage_file_names_its_stage() {
+        for (file, stage) in [
+            ("base-s0.train.json", "train"),
+            ("adv-c-s12.eval-auto.json", "eval-auto"),
+            ("c-s1.ig.json", "ig"),
+            ("alpha-sweep-s0.json", "alpha-sweep"),
+            ("alpha-sweep-s10.json", "alpha-sweep"),
+            ("odd-name.json", "odd-name"),
+        ] {
+            assert_eq!(stage_of(file), stage, "{file}");
+        }
+    }
 }

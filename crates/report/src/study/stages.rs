@@ -210,6 +210,13 @@ pub struct AttributionResult {
     pub mean_mass_on_object: Option<f64>,
     /// What an evenly spread map would score on `mean_mass_on_object`.
     pub mean_object_area: Option<f64>,
+    /// Mean share of the absolute mass in the central box, on every set
+    /// (absent in files of older versions).
+    #[serde(default)]
+    pub mean_mass_in_centre: Option<f64>,
+    /// What an evenly spread map would score on `mean_mass_in_centre`.
+    #[serde(default)]
+    pub centre_area: Option<f64>,
     /// Deletion/insertion AUCs.
     pub metrics: AttributionMetrics,
     /// Run metadata (absent in files of older versions).

@@ -32,7 +32,10 @@ pub fn describe(label: &str, e: &Explained, seconds: f64) -> String {
         match (s.mean_mass_on_object, s.mean_object_area) {
             (Some(m), Some(a)) => format!(", mass on the object {m:.4} (object area {a:.4})"),
             _ => String::new(),
-        },
+        } + &format!(
+            ", mass in the central box {:.4} (box area {:.4})",
+            s.mean_mass_in_centre, s.centre_area
+        ),
         s.metrics.deletion_auc,
         s.metrics.insertion_auc,
     );
@@ -53,15 +56,16 @@ pub fn describe(label: &str, e: &Explained, seconds: f64) -> String {
 pub fn table(name: &str, results: &[(String, Explained, f64)]) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     let mut t = format!(
-        "{name}\n\n| model | n | total variation | mass on object | deletion AUC | insertion AUC | max completeness gap | LIME R^2 |\n|---|---|---|---|---|---|---|---|\n"
+        "{name}\n\n| model | n | total variation | mass on object | mass in central box | deletion AUC | insertion AUC | max completeness gap | LIME R^2 |\n|---|---|---|---|---|---|---|---|---|\n"
     );
     for (label, e, _) in results {
         let s = &e.summary;
         t.push_str(&format!(
-            "| {label} | {} | {:.4} | {} | {:.4} | {:.4} | {} | {} |\n",
+            "| {label} | {} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {} | {} |\n",
             s.n,
             s.metrics.total_variation,
             opt(s.metrics.mask_mass),
+            s.mean_mass_in_centre,
             s.metrics.deletion_auc,
             s.metrics.insertion_auc,
             s.completeness_gap_max
