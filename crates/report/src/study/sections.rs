@@ -424,10 +424,19 @@ pub fn attribution_section(
 
 /// Training results and the provenance of every run.
 pub fn training_section(study: &Study) -> Vec<Block> {
-    let mut t = Table::new(&["regime", "test accuracy, %", "held-out DS", "seconds"]);
+    let mut t = Table::new(&[
+        "regime",
+        "train accuracy (last epoch), %",
+        "test accuracy, %",
+        "held-out DS",
+        "seconds",
+    ]);
     for regime in study.regimes() {
         t.row(vec![
             regime.clone(),
+            cell(study, &regime, 100.0, 2, &|r| {
+                r.train.as_ref()?.train_accuracy
+            }),
             cell(study, &regime, 100.0, 2, &|r| {
                 r.train.as_ref()?.test_accuracy
             }),

@@ -80,6 +80,11 @@ pub struct TrainResult {
     pub model: String,
     /// Test accuracy after the last epoch.
     pub test_accuracy: Option<f64>,
+    /// Accuracy on the training batches of the last epoch (absent in files
+    /// of older versions): beside the test accuracy, it tells whether a
+    /// run overfits.
+    #[serde(default)]
+    pub train_accuracy: Option<f64>,
     /// Held-out DS after the last epoch.
     pub heldout_ds: Option<f64>,
     /// Epochs done.
