@@ -38,11 +38,16 @@ check_files() {
     echo "ok ($what): $(stage_files | wc -l) stage files, all JSON, no temporary file"
 }
 
+# Job control: each background job gets its own process group (what a
+# terminal's Ctrl-C signals) and keeps SIGINT's default action (without it,
+# bash starts background jobs with SIGINT ignored).
+set -m
+
 # Starts the study in its own process group; stops it with signal $1 once
 # $2 stage files exist.
 run_and_stop() {
     local signal=$1 after=$2 name=$3
-    setsid cargo xtask reproduce --smoke --sc-bench "$bin" --out "$out" \
+    cargo xtask reproduce --smoke --sc-bench "$bin" --out "$out" \
         >"$log/$name.out" 2>"$log/$name.err" &
     local pid=$!
     while [ "$(stage_files | wc -l)" -lt "$after" ]; do
@@ -52,8 +57,10 @@ run_and_stop() {
     # Mid-stage: give the next stage a moment to start writing.
     sleep 1.5
     kill "-$signal" -- "-$pid"
-    wait "$pid" || true
-    echo "stopped by SIG$signal after $(stage_files | wc -l) stage files"
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" -ne 0 ] || { echo "FAIL: the study was not stopped by SIG$signal"; exit 1; }
+    echo "stopped by SIG$signal (exit status $status) after $(stage_files | wc -l) stage files"
 }
 
 snapshot() { for f in $(stage_files); do echo "$f $(stat -c %Y.%s "$f") $(sha256sum <"$f")"; done; }

@@ -68,8 +68,24 @@ fn attribute_reports_maps_metrics_and_a_picture() {
     assert!(rows[0].starts_with("model,index,label,"));
     assert!(rows[1].starts_with("r,0,"));
     let first_del = ig["per_image"][0]["deletion_auc"].as_f64().unwrap();
-    let csv_del: f64 = rows[1].split(',').nth(6).unwrap().parse().unwrap();
+    let column = |name: &str| rows[0].split(',').position(|c| c == name).unwrap();
+    let csv_del: f64 = rows[1]
+        .split(',')
+        .nth(column("deletion_auc"))
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(csv_del, first_del);
+    // Every image has its share of mass in the central box, in [0, 1].
+    for row in &rows[1..] {
+        let centre: f64 = row
+            .split(',')
+            .nth(column("mass_in_centre"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&centre), "{row}");
+    }
     // The raw maps read back with candle; the map is IG's channel sum.
     let t = candle_core::safetensors::load(&maps, &candle_core::Device::Cpu).unwrap();
     assert_eq!(t["attributions"].dims(), &[6, 3, 16, 16]);

@@ -114,6 +114,7 @@ fn synthetic_study(dir: &Path) {
                 "method": "integrated-gradients", "n": 200, "images": 200, "completeness_gap_max": 0.1,
                 "metrics": {"total_variation": 0.5, "mask_mass": 0.3, "deletion_auc": 0.1, "insertion_auc": 0.3},
                 "mean_total_variation": 0.5 + jitter, "mean_mass_on_object": 0.3, "mean_object_area": 0.2,
+                "mean_mass_in_centre": 0.4, "centre_area": 0.25,
                 "mean_abs_completeness_gap": 0.01, "mean_lime_r2": null, "model": name, "seconds": 2.0,
                 "meta": meta(seed)}),
             );
@@ -236,7 +237,8 @@ fn synthetic_study(dir: &Path) {
         "study.json",
         &json!({"title": "a synthetic study", "command": "the test",
         "git_revision": "0123abc", "notes": ["a note on what was reduced"], "runs": runs,
-        "alpha_sweeps": alpha_sweeps}),
+        "alpha_sweeps": alpha_sweeps, "timings": {"base-s0.train.json": 10.0,
+        "c-s0.train.json": 30.0, "alpha-sweep-s0.json": 5.0, "base-s0.ig.json": 5.0}}),
     );
 }
 
@@ -375,6 +377,66 @@ fn report_renders_markdown_and_html_with_the_claims_and_their_verdicts() {
     assert!(claims
         .iter()
         .any(|c| c["id"] == "C1" && c["verdict"] == "holds"));
+    // Wall time per stage: summed per stage, largest first, with the total.
+    let timing = &md[md
+        .find("## Wall time per stage")
+        .expect("no timings section")..];
+    assert!(timing.contains("| train | 2 | 40 | 80.0% |"), "{timing}");
+    assert!(
+        timing.contains("| alpha-sweep | 1 | 5 | 10.0% |"),
+        "{timing}"
+    );
+    assert!(timing.contains("| total | 4 | 50 | 100% |"), "{timing}");
+    assert!(timing.find("| train |") < timing.find("| ig |"), "{timing}");
+    // Training accuracy beside the test accuracy.
+    assert!(
+        md.contains("| base | 97.00 [97.00, 97.00] | 95.17 ["),
+        "{md}"
+    );
+    // Attribution: the object masks and the central box, both present.
+    let attr = &md[md.find("## Attribution maps").unwrap()..];
+    assert!(
+        attr.contains(
+            "| regime | total variation | mass on object | object area | mass in central box |"
+        ),
+        "{attr}"
+    );
+    assert!(attr.contains("| 0.3000 [0.3000, 0.3000] | 0.2000 [0.2000, 0.2000] | 0.4000 [0.4000, 0.4000] | 0.2500 [0.2500, 0.2500] |"), "{attr}");
+    assert!(!attr.contains("not available on this data"));
+}
+
+#[test]
+fn a_study_without_object_masks_says_so_and_reports_the_central_box() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_study(dir.path());
+    // Data without masks (CIFAR, folders): no mass on the object.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".ig.json") {
+            let mut v: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            v["mean_mass_on_object"] = Value::Null;
+            v["mean_object_area"] = Value::Null;
+            write(dir.path(), path.file_name().unwrap().to_str().unwrap(), &v);
+        }
+    }
+    let out = sc_bench(&["report", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+    let attr = &md[md.find("## Attribution maps").unwrap()..];
+    assert!(
+        attr.contains("Mass on the object: not available on this data"),
+        "{attr}"
+    );
+    assert!(
+        attr.contains("| regime | total variation | mass in central box | central box area |"),
+        "{attr}"
+    );
+    assert!(!attr.contains("| mass on object |"), "{attr}");
 }
 
 #[test]

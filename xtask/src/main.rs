@@ -240,6 +240,7 @@ fn run() -> Result<()> {
                 // unless --data / --fairness-data / --transfer-data say
                 // otherwise.
                 let shared = root.join("../shared/data");
+                let shared = shared.canonicalize().unwrap_or(shared);
                 let data = match data {
                     Some(d) => d,
                     None => {

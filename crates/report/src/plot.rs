@@ -400,9 +400,18 @@ impl Figure for LineChart {
         let (x_span, y_span) = (x_range.end - x_range.start, y_range.end - y_range.start);
         let mut chart = cartesian(root, &self.title, x_range, y_range)?;
         let (log_x, log_y) = (self.log_x, self.log_y);
+        // Levels, epochs, seeds: when every x is a whole number, a tick
+        // between two of them ("level 1.5") means nothing, so only whole
+        // ticks are labelled.
+        let whole_x = !log_x
+            && prepared
+                .iter()
+                .all(|p| p.line.iter().all(|&(x, _)| x.fract() == 0.0));
         let x_tick = move |v: &f64| {
             if log_x {
                 log_tick(*v, x_span)
+            } else if whole_x && v.fract().abs() > 1e-9 {
+                String::new()
             } else {
                 tick(*v, false)
             }
@@ -627,6 +636,34 @@ mod tests {
                 "{text} missing from the SVG"
             );
         }
+    }
+
+    #[test]
+    fn whole_x_values_get_only_whole_tick_labels() {
+        let labels = |chart: &LineChart| -> Vec<String> {
+            let svg = chart.to_svg((400, 300)).unwrap();
+            svg.split("</text>")
+                .filter_map(|t| t.rsplit('>').next())
+                .map(|t| t.trim().to_string())
+                .filter(|t| t.parse::<f64>().is_ok())
+                .collect()
+        };
+        // y in the hundreds: every y tick is whole, so a fractional label
+        // can only be an x tick.
+        let mut c = line(false);
+        for s in &mut c.series {
+            for p in &mut s.points {
+                p.1 *= 100.0;
+            }
+        }
+        // Levels 1-3: whole ticks are labelled, none between them.
+        let whole = labels(&c);
+        assert!(whole.iter().any(|t| t == "2"), "{whole:?}");
+        assert!(!whole.iter().any(|t| t.contains('.')), "{whole:?}");
+        // A fractional x keeps the fractional ticks.
+        c.series[0].points[1].0 = 2.5;
+        let fractional = labels(&c);
+        assert!(fractional.iter().any(|t| t.contains('.')), "{fractional:?}");
     }
 
     #[test]

@@ -401,6 +401,7 @@ mod tests {
                 notes: Vec::new(),
                 runs: Vec::new(),
                 alpha_sweeps: Vec::new(),
+                timings: Default::default(),
             },
             runs: Vec::new(),
             alpha_sweeps: sweeps.iter().map(|(s, v)| (*s, sweep(*v))).collect(),
