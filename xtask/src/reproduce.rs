@@ -282,7 +282,8 @@ impl Plan {
             attr_limit: 200,
             ig_steps: None,
             disc_per_class: 50,
-            fairness_data: format!("colorful-mnist:{mnist}"),
+            // 28x28 digits to 32x32: small-cnn needs sides divisible by 8.
+            fairness_data: format!("convert:colorful-mnist:{mnist},resize=32"),
             fairness_epochs: 3,
             transfer_data: format!("convert:mnist:{mnist},channels=3,resize=32"),
             transfer_epochs: 2,
@@ -300,7 +301,7 @@ impl Plan {
                 "alpha 0.1 (the paper: 1): from scratch, alpha 1 lets the continuity term win before the model learns.".into(),
                 "Training PGD with 2 steps of 4/255 instead of 10 of 2/255, for time; the evaluation uses the paper's PGD-10 and the worst case of PGD, APGD-CE and APGD-T.".into(),
                 "Robust accuracy on the first 500 test images; the perturbation sweep on 1000; Fig. 1-2 on 50 test images per class; attributions on 200; margins per DCT band on 5 images per class with the 3 classes of highest logit as DeepFool's candidates.".into(),
-                "Fairness (Table 4) on Colorful MNIST (95% red backgrounds in training, blue in test) built from the 5,000 MNIST training images at hand (not 60,000) for 3 epochs, base and C only.".into(),
+                "Fairness (Table 4) on Colorful MNIST (95% red backgrounds in training, blue in test, resized to 32x32) built from the 5,000 MNIST training images at hand (not 60,000) for 3 epochs, base and C only.".into(),
                 "Transfer (Table 3) to MNIST (gray to RGB, 28 to 32 pixels), its 5,000 training images at hand for 2 epochs, all layers, evaluated on the 10,000 test images; no from-scratch baseline.".into(),
                 "The alpha sweep (Fig. 4) at seed 0 only, on the first 10,000 training images for 2 epochs: one seed, so claim C2 is inconclusive by rule.".into(),
             ],
@@ -1149,7 +1150,7 @@ mod tests {
             (plan.data.as_str(), plan.alpha_data.as_str()),
             ("folder:/d/cifar", "folder:/d/cifar")
         );
-        assert_eq!(plan.fairness_data, "colorful-mnist:/d/mnist");
+        assert_eq!(plan.fairness_data, "convert:colorful-mnist:/d/mnist,resize=32");
         assert_eq!(
             plan.transfer_data,
             "convert:mnist:/d/mnist,channels=3,resize=32"
