@@ -1150,7 +1150,10 @@ mod tests {
             (plan.data.as_str(), plan.alpha_data.as_str()),
             ("folder:/d/cifar", "folder:/d/cifar")
         );
-        assert_eq!(plan.fairness_data, "convert:colorful-mnist:/d/mnist,resize=32");
+        assert_eq!(
+            plan.fairness_data,
+            "convert:colorful-mnist:/d/mnist,resize=32"
+        );
         assert_eq!(
             plan.transfer_data,
             "convert:mnist:/d/mnist,channels=3,resize=32"
