@@ -786,15 +786,20 @@ fn set_value<'a>(sets: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|s| s.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Images of the training split the main runs see (the set's size, or
-/// `train_limit` when smaller) and the number of classes, from `sc-bench
-/// data info`.
-fn data_size(bin: &Path, data: &str, sets: &[String]) -> Result<(u64, usize)> {
-    let info = run_json(
+/// `sc-bench data info --json` of `data`: fails, with sc-bench's one-line
+/// error, when the spec is wrong or the files are missing.
+fn data_info(bin: &Path, data: &str) -> Result<Value> {
+    run_json(
         bin,
         &["data", "info", "--data", data, "--json"],
-        "describing the data",
-    )?;
+        &format!("describing --data {data}"),
+    )
+}
+
+/// Images of the training split the runs see (the set's size, or
+/// `train_limit` when smaller) and the number of classes, from `info`
+/// ([`data_info`]).
+fn data_size(info: &Value, sets: &[String]) -> Result<(u64, usize)> {
     let split = if info["train"].is_null() {
         &info["test"]
     } else {
@@ -823,8 +828,8 @@ fn data_size(bin: &Path, data: &str, sets: &[String]) -> Result<(u64, usize)> {
 /// small-cnn with k = 2, C 1.8, ADV 2.5 and ADV+C 3.1 times base). Printed
 /// before anything runs, so that a user sees what a plan costs on their
 /// machine.
-fn estimate_training(bin: &Path, plan: &Plan) -> Result<(f64, f64)> {
-    let (n, classes) = data_size(bin, &plan.data, &plan.train_set)?;
+fn estimate_training(bin: &Path, plan: &Plan, info: &Value) -> Result<(f64, f64)> {
+    let (n, classes) = data_size(info, &plan.train_set)?;
     let speed = run_json(
         bin,
         &[
@@ -860,7 +865,7 @@ fn estimate_training(bin: &Path, plan: &Plan) -> Result<(f64, f64)> {
         let limit = set_value(&sets, "train_limit").and_then(|l| l.parse::<u64>().ok());
         limit.filter(|&l| l > 0).map_or(n, |l| l.min(n))
     } else {
-        data_size(bin, &plan.alpha_data, &plan.alpha_set)?.0
+        data_size(&data_info(bin, &plan.alpha_data)?, &plan.alpha_set)?.0
     };
     let alphas = plan.alphas.split(',').count() as f64;
     // Every alpha's model is a C run (alpha 0 included: its DS is measured).
@@ -893,7 +898,9 @@ fn print_timings(timings: &serde_json::Map<String, Value>) {
 pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
     std::fs::create_dir_all(&plan.out).with_context(|| plan.out.display().to_string())?;
     print_plan(plan);
-    match estimate_training(bin, plan) {
+    // A wrong --data stops the study here, before any stage runs.
+    let info = data_info(bin, &plan.data)?;
+    match estimate_training(bin, plan, &info) {
         Ok((secs, per_s)) => eprintln!(
             "estimated training time: {:.0} min ({per_s:.0} images/s measured now for a {} \
              training step on {}; the other stages come on top: see the report's wall time \
@@ -1165,5 +1172,30 @@ mod tests {
         assert_eq!(set_value(&smoke.train_set, "train_limit"), Some("256"));
         assert_eq!(set_value(&smoke.fairness_set, "train_limit"), Some("128"));
         assert_eq!(smoke.epochs, 1);
+    }
+
+    #[test]
+    fn a_data_spec_sc_bench_cannot_read_stops_the_study_before_any_stage() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xtask-bad-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("calls.log");
+        let bin = dir.join("fake-sc-bench");
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = data ] && exit 1\necho '{{}}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plan = Plan::full(dir.join("study"), "/no/kind/given");
+        let e = reproduce(&dir, &bin, &plan).unwrap_err().to_string();
+        assert!(e.contains("describing --data /no/kind/given"), "{e}");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
