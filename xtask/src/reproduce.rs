@@ -841,7 +841,7 @@ fn estimate_training(bin: &Path, plan: &Plan, info: &Value) -> Result<(f64, f64)
             "--reps",
             "3",
             "--batch",
-            "64",
+            set_value(&plan.train_set, "batch_size").unwrap_or("64"),
             "--classes",
             &classes.to_string(),
             "--device",
@@ -860,13 +860,12 @@ fn estimate_training(bin: &Path, plan: &Plan, info: &Value) -> Result<(f64, f64)
         .context("--set pgd_steps")?;
     let steps_per_seed = 1.0 + 2.0 + (1.0 + 0.75 * k) + (2.0 + 0.75 * k);
     let main = plan.seeds as f64 * plan.epochs as f64 * n as f64 * steps_per_seed;
-    let alpha_n = if plan.alpha_data == plan.data {
-        let sets = merged_sets(&plan.train_set, &plan.alpha_set);
-        let limit = set_value(&sets, "train_limit").and_then(|l| l.parse::<u64>().ok());
-        limit.filter(|&l| l > 0).map_or(n, |l| l.min(n))
+    let alpha_info = if plan.alpha_data == plan.data {
+        info.clone()
     } else {
-        data_size(&data_info(bin, &plan.alpha_data)?, &plan.alpha_set)?.0
+        data_info(bin, &plan.alpha_data)?
     };
+    let alpha_n = data_size(&alpha_info, &merged_sets(&plan.train_set, &plan.alpha_set))?.0;
     let alphas = plan.alphas.split(',').count() as f64;
     // Every alpha's model is a C run (alpha 0 included: its DS is measured).
     let sweep = plan.alpha_seeds as f64 * alphas * plan.alpha_epochs as f64 * alpha_n as f64 * 2.0;
