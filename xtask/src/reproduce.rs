@@ -979,15 +979,21 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A stand-in for sc-bench that logs its arguments and prints `{}`.
-    fn fake_bench(dir: &Path) -> (PathBuf, PathBuf) {
+    /// Held by every test that writes and runs a fake sc-bench: a fork by
+    /// one test while another still holds its script open for writing makes
+    /// the exec fail with "Text file busy" (ETXTBSY).
+    static FAKE_BENCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// A stand-in for sc-bench that logs its arguments, runs `extra` (a
+    /// shell line) and prints `{}`.
+    fn fake_bench(dir: &Path, extra: &str) -> (PathBuf, PathBuf) {
         use std::os::unix::fs::PermissionsExt;
         let log = dir.join("calls.log");
         let bin = dir.join("fake-sc-bench");
         std::fs::write(
             &bin,
             format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\necho '{{}}'\n",
+                "#!/bin/sh\necho \"$*\" >> '{}'\n{extra}\necho '{{}}'\n",
                 log.display()
             ),
         )
@@ -1011,7 +1017,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-reproduce-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let (bin, log) = fake_bench(&dir);
+        let _lock = FAKE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+        let (bin, log) = fake_bench(&dir, "");
         let plan = Plan::smoke(dir.join("study"));
         reproduce(&dir, &bin, &plan).unwrap();
         // The estimate describes the data first (the fake's `{}` has no
@@ -1175,21 +1182,11 @@ mod tests {
 
     #[test]
     fn a_data_spec_sc_bench_cannot_read_stops_the_study_before_any_stage() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("xtask-bad-data-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("calls.log");
-        let bin = dir.join("fake-sc-bench");
-        std::fs::write(
-            &bin,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = data ] && exit 1\necho '{{}}'\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = FAKE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+        let (bin, log) = fake_bench(&dir, "[ \"$1\" = data ] && exit 1");
         let plan = Plan::full(dir.join("study"), "/no/kind/given");
         let e = reproduce(&dir, &bin, &plan).unwrap_err().to_string();
         assert!(e.contains("describing --data /no/kind/given"), "{e}");
