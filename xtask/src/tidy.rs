@@ -8,7 +8,10 @@
 //!   workspace crates [`ALLOWED_DEPS`] lists (the table of ARCHITECTURE.md's
 //!   "Dependency direction"), and xtask on none;
 //! - libraries print nothing and read no environment variables (outside
-//!   their test code).
+//!   their test code);
+//! - every `[patch.crates-io]` crate is the version the workspace asks for
+//!   and the lock file uses it (a version bump would otherwise drop the
+//!   patch silently, with only a warning from cargo).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -75,6 +78,12 @@ pub fn tidy(root: &Path) -> Result<()> {
     dirs.sort();
     for dir in dirs {
         check_crate(&dir, &mut problems)?;
+    }
+    let manifest = read(&root.join("Cargo.toml"))?;
+    let lock = read(&root.join("Cargo.lock"))?;
+    for (name, path) in patches(&manifest) {
+        let patched = read(&root.join(&path).join("Cargo.toml"))?;
+        problems.extend(check_patch(&name, &path, &manifest, &patched, &lock));
     }
     let xtask = read(&root.join("xtask/Cargo.toml"))?;
     for dep in workspace_deps(&xtask) {
@@ -196,6 +205,55 @@ fn workspace_deps(manifest: &str) -> Vec<String> {
         .collect()
 }
 
+/// `(name, path)` of each `[patch.crates-io]` entry with a path.
+fn patches(manifest: &str) -> Vec<(String, String)> {
+    section(manifest, "[patch.crates-io]")
+        .filter_map(|l| {
+            let (name, rest) = l.split_once('=')?;
+            let path = rest.split("path").nth(1)?.split('"').nth(1)?;
+            Some((name.trim().to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// The problems of one patched crate: its version is not the one of
+/// `[workspace.dependencies]`, or `Cargo.lock` takes the crate from a
+/// registry (`source = ...`) instead of the patch.
+fn check_patch(name: &str, path: &str, manifest: &str, patched: &str, lock: &str) -> Vec<String> {
+    let quoted = |l: &str| {
+        l.split('"')
+            .nth(1)
+            .map(|v| v.trim_start_matches(['=', '^']).to_string())
+    };
+    let wanted = section(manifest, "[workspace.dependencies]").find_map(|l| {
+        let (key, rest) = l.split_once('=')?;
+        (key.trim() == name).then(|| quoted(rest)).flatten()
+    });
+    let have = section(patched, "[package]").find_map(|l| {
+        let (key, rest) = l.split_once('=')?;
+        (key.trim() == "version").then(|| quoted(rest)).flatten()
+    });
+    let mut problems = Vec::new();
+    if wanted.is_none() || wanted != have {
+        problems.push(format!(
+            "{path}/Cargo.toml: patched {name} is version {}, the workspace asks for {} \
+             (update the patch or drop it)",
+            have.as_deref().unwrap_or("?"),
+            wanted.as_deref().unwrap_or("nothing")
+        ));
+    }
+    let from_registry = lock.split("[[package]]").any(|p| {
+        p.lines().any(|l| l.trim() == format!("name = \"{name}\""))
+            && p.lines().any(|l| l.trim_start().starts_with("source ="))
+    });
+    if from_registry {
+        problems.push(format!(
+            "Cargo.lock: {name} comes from a registry, not the patch in {path} (run cargo update -p {name})"
+        ));
+    }
+    problems
+}
+
 fn has_workspace_lints(manifest: &str) -> bool {
     section(manifest, "[lints]").any(|l| l.replace(' ', "") == "workspace=true")
 }
@@ -227,6 +285,33 @@ fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_must_match_the_workspace_version_and_be_locked() {
+        let manifest = "[workspace.dependencies]\ncandle-core = \"0.11.1\"\n\n\
+                        [patch.crates-io]\ncandle-core = { path = \"third_party/candle-core\" }\n";
+        assert_eq!(
+            patches(manifest),
+            [(
+                "candle-core".to_string(),
+                "third_party/candle-core".to_string()
+            )]
+        );
+        let patched = |v: &str| format!("[package]\nname = \"candle-core\"\nversion = \"{v}\"\n");
+        let local =
+            "[[package]]\nname = \"candle-core\"\nversion = \"0.11.1\"\ndependencies = []\n";
+        let remote = "[[package]]\nname = \"candle-core\"\nversion = \"0.11.1\"\n\
+                      source = \"registry+https://github.com/rust-lang/crates.io-index\"\n";
+        let path = "third_party/candle-core";
+        assert!(check_patch("candle-core", path, manifest, &patched("0.11.1"), local).is_empty());
+        let p = check_patch("candle-core", path, manifest, &patched("0.12.0"), local);
+        assert!(
+            p.len() == 1 && p[0].contains("0.12.0") && p[0].contains("0.11.1"),
+            "{p:?}"
+        );
+        let p = check_patch("candle-core", path, manifest, &patched("0.11.1"), remote);
+        assert!(p.len() == 1 && p[0].contains("registry"), "{p:?}");
+    }
 
     const MANIFEST: &str = r#"
 [package]

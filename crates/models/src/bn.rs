@@ -10,6 +10,14 @@
 //! standard closed form
 //! `dx = γ/σ · (g - mean(g) - x̂ · mean(g · x̂))`, `g = dy · [y > 0]` with
 //! the ReLU, `dγ = Σ g · x̂`, `dβ = Σ g`.
+//!
+//! [`BnOut::ReluMaxPool`] also takes the 2x2 max-pool that follows a stage
+//! of the small CNN: the full-size ReLU output is never written (the op
+//! keeps which element of each window was the maximum, one byte per
+//! window), and the backward builds each plane's gradient from the pooled
+//! one in a plane-sized scratch buffer. That saves three passes over the
+//! largest activations forward and four backward, and gives the bits of
+//! the two ops it replaces: the same float operations in the same order.
 
 use crate::cpu::{slice, with_slice};
 use candle_core::{
@@ -25,20 +33,36 @@ struct Stats {
     mean: Vec<f64>,
     /// Biased (population) variance, as the normalisation uses.
     var: Vec<f64>,
+    /// [`BnOut::ReluMaxPool`]: per pooled element, which of its window's
+    /// elements (0..4 in the order (0,0), (0,1), (1,0), (1,1)) was the maximum.
+    argmax: Option<Arc<Vec<u8>>>,
+}
+
+/// What follows the normalisation inside the op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BnOut {
+    /// `γ x̂ + β`.
+    Linear,
+    /// `relu(γ x̂ + β)`.
+    Relu,
+    /// `max_pool_2x2(relu(γ x̂ + β))` (even sizes), the gradient routed to
+    /// each window's first maximum as `layers::max_pool_2x2` routes it.
+    ReluMaxPool,
 }
 
 #[derive(Debug, Clone)]
 struct BnTrain {
     eps: f64,
-    relu: bool,
+    out: BnOut,
     /// Written by the forward, read by the caller (running statistics) and the backward.
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
-/// `relu?(γ (x - μ_B) / sqrt(σ²_B + ε) + β)` over `x [N, C, H, W]` (or
-/// `[N, C]`) with the batch's per-channel mean and biased variance, and the
-/// running statistics updated in place as PyTorch does:
-/// `r ← (1 - m) r + m s`, with the unbiased variance for `r_var`.
+/// `γ (x - μ_B) / sqrt(σ²_B + ε) + β` followed by `out`, over
+/// `x [N, C, H, W]` (or `[N, C]` without the pool) with the batch's
+/// per-channel mean and biased variance, and the running statistics
+/// updated in place as PyTorch does: `r ← (1 - m) r + m s`, with the
+/// unbiased variance for `r_var`.
 ///
 /// CPU, contiguous f32 or f64 only (the callers fall back to candle's ops
 /// elsewhere). Gradients flow to `x`, `gamma` and `beta`.
@@ -51,9 +75,15 @@ pub(crate) fn batch_norm_train(
     running_var: &Tensor,
     eps: f64,
     momentum: f64,
-    relu: bool,
+    out: BnOut,
 ) -> Result<Tensor> {
     let c = x.dim(1)?;
+    if out == BnOut::ReluMaxPool {
+        let (_, _, h, w) = x.dims4()?;
+        if h % 2 != 0 || w % 2 != 0 {
+            candle_core::bail!("2x2 max-pool of an odd size {h}x{w}");
+        }
+    }
     let m = x.elem_count() / c.max(1);
     if m < 2 {
         candle_core::bail!("train-mode BatchNorm needs more than one value per channel, got {m}");
@@ -61,7 +91,7 @@ pub(crate) fn batch_norm_train(
     let stats = Arc::new(Mutex::new(None));
     let op = BnTrain {
         eps,
-        relu,
+        out,
         stats: stats.clone(),
     };
     let y = x
@@ -96,18 +126,44 @@ fn geometry(dims: &[usize]) -> Result<(usize, usize, usize)> {
     Ok((dims[0], dims[1], dims[2..].iter().product()))
 }
 
+/// `(h, w)` of a plane: the last two dimensions of an `[N, C, H, W]`
+/// input, `(1, plane)` otherwise.
+fn plane_hw(dims: &[usize]) -> (usize, usize) {
+    match dims {
+        [_, _, h, w] => (*h, *w),
+        _ => (1, dims[2..].iter().product()),
+    }
+}
+
 /// Per-channel sums `(Σ f(x), ...)` over every image's plane, in f64,
 /// channels in parallel.
 fn per_channel<R: Send>(c: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
     (0..c).into_par_iter().map(f).collect()
 }
 
+/// The output of one window of [`BnOut::ReluMaxPool`] from its four
+/// ReLU outputs: the value as the max-pool's forward takes it, and the
+/// index of the first maximum, where its backward routes the gradient.
+fn window_max<T: WithDType>(v: [T; 4]) -> (T, u8) {
+    let m1 = if v[1] > v[0] { v[1] } else { v[0] };
+    let m2 = if v[3] > v[2] { v[3] } else { v[2] };
+    let mut best = 0;
+    for k in 1..4 {
+        if v[k] > v[best] {
+            best = k;
+        }
+    }
+    (if m2 > m1 { m2 } else { m1 }, best as u8)
+}
+
+/// `(output, statistics)`; `hw` is the plane's size, needed by the pool.
 fn forward<T: WithDType>(
     op: &BnTrain,
     x: &[T],
     gamma: &[T],
     beta: &[T],
     (n, c, plane): (usize, usize, usize),
+    (h, w): (usize, usize),
 ) -> (Vec<T>, Stats) {
     let m = (n * plane) as f64;
     let planes = |ch: usize| (0..n).map(move |b| (b * c + ch) * plane);
@@ -120,9 +176,10 @@ fn forward<T: WithDType>(
             .sum();
         (mean, sq / m)
     });
-    let stats = Stats {
+    let mut stats = Stats {
         mean: moments.iter().map(|p| p.0).collect(),
         var: moments.iter().map(|p| p.1).collect(),
+        argmax: None,
     };
     // y = a x + b per channel.
     let coef: Vec<(T, T)> = (0..c)
@@ -135,14 +192,48 @@ fn forward<T: WithDType>(
             )
         })
         .collect();
-    let mut y = vec![T::zero(); x.len()];
+    let zero = T::zero();
+    if op.out == BnOut::ReluMaxPool {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut y = vec![zero; n * c * oh * ow];
+        let mut argmax = vec![0u8; y.len()];
+        y.par_chunks_mut(oh * ow)
+            .zip(argmax.par_chunks_mut(oh * ow))
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(p, ((yp, ap), xp))| {
+                let (a, b) = coef[p % c];
+                let f = |v: T| {
+                    let t = a * v + b;
+                    if t > zero {
+                        t
+                    } else {
+                        zero
+                    }
+                };
+                for i in 0..oh {
+                    let (r0, r1) = (&xp[2 * i * w..][..w], &xp[(2 * i + 1) * w..][..w]);
+                    for j in 0..ow {
+                        let v = [
+                            f(r0[2 * j]),
+                            f(r0[2 * j + 1]),
+                            f(r1[2 * j]),
+                            f(r1[2 * j + 1]),
+                        ];
+                        (yp[i * ow + j], ap[i * ow + j]) = window_max(v);
+                    }
+                }
+            });
+        stats.argmax = Some(Arc::new(argmax));
+        return (y, stats);
+    }
+    let mut y = vec![zero; x.len()];
     y.par_chunks_mut(plane)
         .zip(x.par_chunks(plane))
         .enumerate()
         .for_each(|(i, (yp, xp))| {
             let (a, b) = coef[i % c];
-            if op.relu {
-                let zero = T::zero();
+            if op.out == BnOut::Relu {
                 for (o, &v) in yp.iter_mut().zip(xp) {
                     let t = a * v + b;
                     *o = if t > zero { t } else { zero };
@@ -156,8 +247,26 @@ fn forward<T: WithDType>(
     (y, stats)
 }
 
-/// `(dx, dγ, dβ)` from the saved statistics.
-#[allow(clippy::type_complexity)]
+/// The gradient `g` at the ReLU's input of one `h x w` plane under
+/// [`BnOut::ReluMaxPool`], from the pooled output `z`, its gradient `dz`
+/// and the window maxima: `dz` at each window's maximum when it is
+/// positive, zero elsewhere (what the pool's backward and the ReLU's mask
+/// give together).
+fn pooled_grad<T: WithDType>(z: &[T], dz: &[T], argmax: &[u8], w: usize, g: &mut [T]) {
+    let zero = T::zero();
+    g.fill(zero);
+    let ow = w / 2;
+    for (q, ((&zv, &dv), &k)) in z.iter().zip(dz).zip(argmax).enumerate() {
+        if zv > zero {
+            let (i, j, k) = (q / ow, q % ow, k as usize);
+            g[(2 * i + k / 2) * w + 2 * j + k % 2] = dv;
+        }
+    }
+}
+
+/// `(dx, dγ, dβ)` from the saved statistics; `y` and `dy` are the op's
+/// output and its gradient (pooled under [`BnOut::ReluMaxPool`]).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn backward<T: WithDType>(
     op: &BnTrain,
     stats: &Stats,
@@ -166,6 +275,7 @@ fn backward<T: WithDType>(
     dy: &[T],
     gamma: &[T],
     (n, c, plane): (usize, usize, usize),
+    (_, w): (usize, usize),
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let m = (n * plane) as f64;
     let inv: Vec<f64> = stats
@@ -173,20 +283,31 @@ fn backward<T: WithDType>(
         .iter()
         .map(|v| 1.0 / (v + op.eps).sqrt())
         .collect();
+    let zero = T::zero();
+    // Under the pool: plane p's masked gradient into `g` (None otherwise).
+    let pooled = stats.argmax.as_deref().map(|a| (a, plane / 4));
+    let plane_grad = |p: usize, g: &mut Vec<T>| -> Option<()> {
+        let (argmax, q) = pooled?;
+        g.resize(plane, zero);
+        let r = p * q..(p + 1) * q;
+        pooled_grad(&y[r.clone()], &dy[r.clone()], &argmax[r], w, g);
+        Some(())
+    };
+    let relu = op.out == BnOut::Relu;
     // Σ g and Σ g (x - μ) per channel, g = dy masked by the ReLU's output.
     let sums = per_channel(c, |ch| {
-        let mean = stats.mean[ch];
+        let mean = T::from_f64(stats.mean[ch]);
         let (mut sg, mut sgx) = (0.0, 0.0);
+        let mut g = Vec::new();
         for b in 0..n {
-            let st = (b * c + ch) * plane;
-            let r = st..st + plane;
-            let (a, bb) = masked_sums(
-                op.relu,
-                &x[r.clone()],
-                &y[r.clone()],
-                &dy[r],
-                T::from_f64(mean),
-            );
+            let p = b * c + ch;
+            let r = p * plane..(p + 1) * plane;
+            let (a, bb) = match plane_grad(p, &mut g) {
+                // g is the masked gradient already: the sums of the
+                // unmasked case are those of the masked one, term by term.
+                Some(()) => masked_sums(false, &x[r.clone()], &x[r], &g, mean),
+                None => masked_sums(relu, &x[r.clone()], &y[r.clone()], &dy[r], mean),
+            };
             sg += a;
             sgx += bb;
         }
@@ -204,23 +325,29 @@ fn backward<T: WithDType>(
             (T::from_f64(k), T::from_f64(u), T::from_f64(w))
         })
         .collect();
-    let mut dx = vec![T::zero(); x.len()];
-    let zero = T::zero();
-    dx.par_chunks_mut(plane).enumerate().for_each(|(p, dxp)| {
-        let (k, u, w) = coef[p % c];
-        let r = p * plane..(p + 1) * plane;
-        let (xs, ys, ds) = (&x[r.clone()], &y[r.clone()], &dy[r]);
-        if op.relu {
-            for (((o, &xv), &yv), &dv) in dxp.iter_mut().zip(xs).zip(ys).zip(ds) {
-                let g = if yv > zero { dv } else { zero };
-                *o = k * g + u * xv + w;
+    let mut dx = vec![zero; x.len()];
+    dx.par_chunks_mut(plane)
+        .enumerate()
+        .for_each_init(Vec::new, |g, (p, dxp)| {
+            let (k, u, w) = coef[p % c];
+            let r = p * plane..(p + 1) * plane;
+            let xs = &x[r.clone()];
+            if plane_grad(p, g).is_some() {
+                for ((o, &xv), &gv) in dxp.iter_mut().zip(xs).zip(g.iter()) {
+                    *o = k * gv + u * xv + w;
+                }
+            } else if relu {
+                let (ys, ds) = (&y[r.clone()], &dy[r]);
+                for (((o, &xv), &yv), &dv) in dxp.iter_mut().zip(xs).zip(ys).zip(ds) {
+                    let g = if yv > zero { dv } else { zero };
+                    *o = k * g + u * xv + w;
+                }
+            } else {
+                for ((o, &xv), &dv) in dxp.iter_mut().zip(xs).zip(&dy[r]) {
+                    *o = k * dv + u * xv + w;
+                }
             }
-        } else {
-            for ((o, &xv), &dv) in dxp.iter_mut().zip(xs).zip(ds) {
-                *o = k * dv + u * xv + w;
-            }
-        }
-    });
+        });
     (dx, dgamma, dbeta)
 }
 
@@ -299,13 +426,16 @@ impl CustomOp3 for BnTrain {
             (s2, l2): (&CpuStorage, &Layout),
             (s3, l3): (&CpuStorage, &Layout),
             geom: (usize, usize, usize),
+            hw: (usize, usize),
         ) -> Result<(CpuStorage, Stats)> {
-            let (y, stats) = forward::<T>(op, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, geom);
+            let (x, g, b) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+            let (y, stats) = forward::<T>(op, x, g, b, geom, hw);
             Ok((T::to_cpu_storage_owned(y), stats))
         }
+        let hw = plane_hw(l1.dims());
         let (out, stats) = match s1.dtype() {
-            DType::F32 => run::<f32>(self, (s1, l1), (s2, l2), (s3, l3), geom)?,
-            DType::F64 => run::<f64>(self, (s1, l1), (s2, l2), (s3, l3), geom)?,
+            DType::F32 => run::<f32>(self, (s1, l1), (s2, l2), (s3, l3), geom, hw)?,
+            DType::F64 => run::<f64>(self, (s1, l1), (s2, l2), (s3, l3), geom, hw)?,
             dt => candle_core::bail!("sc-batch-norm: f32 or f64 only, got {dt:?}"),
         };
         *self
@@ -313,7 +443,11 @@ impl CustomOp3 for BnTrain {
             .lock()
             .map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))? =
             Some(stats);
-        Ok((out, l1.shape().clone()))
+        let shape = match self.out {
+            BnOut::ReluMaxPool => Shape::from((geom.0, geom.1, hw.0 / 2, hw.1 / 2)),
+            _ => l1.shape().clone(),
+        };
+        Ok((out, shape))
     }
 
     fn bwd(
@@ -343,10 +477,11 @@ impl CustomOp3 for BnTrain {
             gamma: &Tensor,
             geom: (usize, usize, usize),
         ) -> Result<(Tensor, Tensor, Tensor)> {
+            let hw = plane_hw(x.dims());
             let (dx, dg, db) = with_slice::<T, _>(x, |x| {
                 with_slice::<T, _>(res, |y| {
                     with_slice::<T, _>(grad, |dy| {
-                        with_slice::<T, _>(gamma, |g| backward(op, stats, x, y, dy, g, geom))
+                        with_slice::<T, _>(gamma, |g| backward(op, stats, x, y, dy, g, geom, hw))
                     })
                 })
             })????;
@@ -465,7 +600,7 @@ mod tests {
                 rv.as_tensor(),
                 1e-5,
                 0.1,
-                relu,
+                if relu { BnOut::Relu } else { BnOut::Linear },
             )
             .unwrap();
             let theirs = reference(xv.as_tensor(), gamma.as_tensor(), beta.as_tensor(), relu);
@@ -525,12 +660,97 @@ mod tests {
         }
     }
 
+    /// The fused pool gives the bits of BatchNorm+ReLU followed by
+    /// `max_pool_2x2`: output, running statistics and the gradients of x,
+    /// γ and β, in f32 and f64, with tied windows (repeated values, and a
+    /// channel whose ReLU output is all zero).
+    #[test]
+    fn fused_max_pool_gives_the_bits_of_the_separate_ops() {
+        use crate::conv::ConvImpl;
+        let dev = Device::Cpu;
+        for dtype in [DType::F32, DType::F64] {
+            // Rounded to quarters: many equal values within windows.
+            let x = (Tensor::randn(0f64, 2.0, (6, 3, 6, 8), &dev).unwrap() * 4.0)
+                .unwrap()
+                .round()
+                .unwrap()
+                .affine(0.25, 0.0)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let run = |fused: bool| {
+                let var = |v: &[f64]| {
+                    Var::from_tensor(&Tensor::new(v, &dev).unwrap().to_dtype(dtype).unwrap())
+                        .unwrap()
+                };
+                // The third channel's β puts every value below zero.
+                let (gamma, beta) = (var(&[1.5, -0.5, 0.8]), var(&[0.1, 0.3, -9.0]));
+                let (rm, rv) = (var(&[0.0; 3]), var(&[1.0; 3]));
+                let xv = Var::from_tensor(&x).unwrap();
+                let bn = |out| {
+                    batch_norm_train(
+                        xv.as_tensor(),
+                        gamma.as_tensor(),
+                        beta.as_tensor(),
+                        rm.as_tensor(),
+                        rv.as_tensor(),
+                        1e-5,
+                        0.1,
+                        out,
+                    )
+                    .unwrap()
+                };
+                let y = if fused {
+                    bn(BnOut::ReluMaxPool)
+                } else {
+                    crate::layers::max_pool_2x2(&bn(BnOut::Relu), ConvImpl::Fast).unwrap()
+                };
+                let wts = Tensor::arange(0u32, y.elem_count() as u32, &dev)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap()
+                    .affine(0.37, -3.0)
+                    .unwrap()
+                    .sin()
+                    .unwrap()
+                    .reshape(y.dims())
+                    .unwrap();
+                let grads = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+                let bits = |t: &Tensor| {
+                    t.to_dtype(DType::F64)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f64>()
+                        .unwrap()
+                };
+                let mut out = vec![bits(&y), bits(rm.as_tensor()), bits(rv.as_tensor())];
+                for v in [&xv, &gamma, &beta] {
+                    out.push(bits(grads.get(v.as_tensor()).unwrap()));
+                }
+                out
+            };
+            let (fused, separate) = (run(true), run(false));
+            for (i, what) in ["output", "running mean", "running var", "dx", "dγ", "dβ"]
+                .iter()
+                .enumerate()
+            {
+                assert_eq!(fused[i], separate[i], "{what} {dtype:?}");
+            }
+            assert_eq!(fused[0].len(), 6 * 3 * 3 * 4);
+            assert!(fused[3].iter().any(|v| *v != 0.0));
+        }
+    }
+
     #[test]
     fn one_value_per_channel_is_an_error() {
         let dev = Device::Cpu;
         let x = Tensor::ones((1, 2, 1, 1), DType::F32, &dev).unwrap();
         let p = Tensor::ones(2, DType::F32, &dev).unwrap();
-        let err = batch_norm_train(&x, &p, &p, &p, &p, 1e-5, 0.1, false).unwrap_err();
+        let err = batch_norm_train(&x, &p, &p, &p, &p, 1e-5, 0.1, BnOut::Linear).unwrap_err();
         assert!(err.to_string().contains("more than one value"));
+        let x = Tensor::ones((2, 2, 3, 4), DType::F32, &dev).unwrap();
+        let err = batch_norm_train(&x, &p, &p, &p, &p, 1e-5, 0.1, BnOut::ReluMaxPool).unwrap_err();
+        assert!(err.to_string().contains("odd size 3x4"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! Layer constructors over a [`ParamSource`] with torchvision's names, and
 //! the pooling operations candle lacks.
 
-use crate::bn;
+use crate::bn::{self, BnOut};
 use crate::conv::{self, ConvImpl};
 use crate::cpu::{slice, with_slice};
 use crate::params::{ParamKind, ParamSource};
@@ -124,16 +124,27 @@ impl ConvBn {
     /// Train mode uses batch statistics and updates the running ones in
     /// place (momentum 0.1, unbiased variance, as PyTorch).
     pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.forward_with(x, train, false)
+        self.forward_with(x, train, BnOut::Linear)
     }
 
     /// `relu(forward_t(x))`; with [`ConvImpl::Fast`] in train mode the ReLU
     /// is fused into the BatchNorm op.
     pub(crate) fn forward_t_relu(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.forward_with(x, train, true)
+        self.forward_with(x, train, BnOut::Relu)
     }
 
-    fn forward_with(&self, x: &Tensor, train: bool, relu: bool) -> candle_core::Result<Tensor> {
+    /// `max_pool_2x2(relu(forward_t(x)))`; with [`ConvImpl::Fast`] in
+    /// train mode the ReLU and the pool are fused into the BatchNorm op
+    /// ([`BnOut::ReluMaxPool`]), elsewhere they are the separate ops.
+    pub(crate) fn forward_t_relu_pool(
+        &self,
+        x: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        self.forward_with(x, train, BnOut::ReluMaxPool)
+    }
+
+    fn forward_with(&self, x: &Tensor, train: bool, out: BnOut) -> candle_core::Result<Tensor> {
         let y = match self.imp {
             ConvImpl::Candle => self.bn.forward_t(&self.conv(x)?, train)?,
             ConvImpl::Fast if train => {
@@ -149,21 +160,27 @@ impl ConvBn {
                     self.bn.running_var(),
                     self.bn.eps(),
                     self.bn.momentum(),
-                    relu,
+                    out,
                 );
             }
             ConvImpl::Fast => {
                 let (w, b) = self.folded()?;
-                if relu {
-                    return conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding);
+                match out {
+                    BnOut::Linear => conv::conv2d(x, &w, Some(&b), self.stride, self.padding)?,
+                    BnOut::Relu => {
+                        return conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding)
+                    }
+                    BnOut::ReluMaxPool => {
+                        let y = conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding)?;
+                        return max_pool_2x2(&y, self.imp);
+                    }
                 }
-                conv::conv2d(x, &w, Some(&b), self.stride, self.padding)?
             }
         };
-        if relu {
-            y.relu()
-        } else {
-            Ok(y)
+        match out {
+            BnOut::Linear => Ok(y),
+            BnOut::Relu => y.relu(),
+            BnOut::ReluMaxPool => max_pool_2x2(&y.relu()?, self.imp),
         }
     }
 

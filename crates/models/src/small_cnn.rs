@@ -72,11 +72,18 @@ impl SmallCnn {
         train: bool,
     ) -> candle_core::Result<Tensor> {
         let mut x = x.clone();
+        let (start, end) = (range.start, range.end);
         for i in range {
-            if i >= 1 {
+            if i >= 1 && i == start {
                 x = max_pool_2x2(&x, self.stages[i].conv_impl())?;
             }
-            x = self.stages[i].forward_t_relu(&x, train)?;
+            // The pool that starts the next stage, if it runs, goes with
+            // this stage's BatchNorm and ReLU (one op in training).
+            x = if i + 1 < end && i + 1 < self.stages.len() {
+                self.stages[i].forward_t_relu_pool(&x, train)?
+            } else {
+                self.stages[i].forward_t_relu(&x, train)?
+            };
         }
         Ok(x)
     }

@@ -81,7 +81,7 @@ pub(crate) fn save(
     let dir = run.checkpoints();
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     let stem = RunDir::stem(progress.global_step);
-    let (state, _) = optimizer.state();
+    let (state, _) = optimizer.state()?;
     let optim_path = dir.join(format!("{stem}.optim.safetensors"));
     let cpu: HashMap<String, Tensor> = state
         .into_iter()

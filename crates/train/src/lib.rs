@@ -46,6 +46,7 @@
 //! # Ok::<(), sc_train::Error>(())
 //! ```
 
+mod adam_cpu;
 mod augment;
 mod checkpoint;
 mod config;

@@ -6,6 +6,7 @@
 //! and `torch.optim.SGD` update rules exactly, with L2 weight decay added to
 //! the gradient as PyTorch does.
 
+use crate::adam_cpu;
 use crate::{Error, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
@@ -32,6 +33,8 @@ pub struct Optimizer {
     second: Vec<Option<Tensor>>,
     step: u64,
     hyper: Hyper,
+    /// Adam on the CPU through [`adam_cpu`] (tests turn it off to compare).
+    fused: bool,
 }
 
 /// Hyper-parameters shared by both kinds (unused ones are ignored).
@@ -75,6 +78,17 @@ impl Optimizer {
             second: vec![None; n],
             step: 0,
             hyper,
+            fused: true,
+        }
+    }
+
+    /// The same optimiser with Adam always as tensor ops (the reference
+    /// the fused CPU passes are tested against).
+    #[cfg(test)]
+    pub(crate) fn unfused(self) -> Self {
+        Optimizer {
+            fused: false,
+            ..self
         }
     }
 
@@ -137,6 +151,40 @@ impl Optimizer {
                     }
                     d.affine(lr, 0.0)?
                 }
+                OptimizerKind::Adam
+                    if self.fused && adam_cpu::applies(&p) && g.dtype() == p.dtype() =>
+                {
+                    // Three in-place passes, the same bits as the ops below.
+                    let g = g.contiguous()?;
+                    let first = self.first[i].is_none() || self.second[i].is_none();
+                    let moment = |slot: &mut Option<Tensor>, beta, square| -> Result<Tensor> {
+                        let m = match slot.take() {
+                            Some(m) if !first && m.is_contiguous() => m,
+                            Some(m) if !first => m.contiguous()?.copy()?,
+                            _ => g.zeros_like()?,
+                        };
+                        m.inplace_op2(
+                            &g,
+                            &adam_cpu::Moment {
+                                beta,
+                                square,
+                                first,
+                            },
+                        )?;
+                        Ok(m)
+                    };
+                    let m = moment(&mut self.first[i], h.beta1, false)?;
+                    let v = moment(&mut self.second[i], h.beta2, true)?;
+                    let apply = adam_cpu::Apply {
+                        step: lr / (1.0 - h.beta1.powf(t)),
+                        inv_bc2: 1.0 / (1.0 - h.beta2.powf(t)),
+                        eps: h.eps,
+                    };
+                    var.as_tensor().inplace_op3(&m, &v, &apply)?;
+                    self.first[i] = Some(m);
+                    self.second[i] = Some(v);
+                    continue;
+                }
                 OptimizerKind::Adam => {
                     let m = match &self.first[i] {
                         Some(m) => (m.affine(h.beta1, 0.0)? + g.affine(1.0 - h.beta1, 0.0)?)?,
@@ -162,18 +210,19 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The state as named tensors (`first.NAME`, `second.NAME`), plus the step count.
-    pub fn state(&self) -> (HashMap<String, Tensor>, u64) {
+    /// The state as named tensors (`first.NAME`, `second.NAME`), plus the
+    /// step count: copies, since later steps update the moments in place.
+    pub fn state(&self) -> Result<(HashMap<String, Tensor>, u64)> {
         let mut out = HashMap::new();
         for (i, (name, _)) in self.vars.iter().enumerate() {
             if let Some(t) = &self.first[i] {
-                out.insert(format!("first.{name}"), t.clone());
+                out.insert(format!("first.{name}"), t.copy()?);
             }
             if let Some(t) = &self.second[i] {
-                out.insert(format!("second.{name}"), t.clone());
+                out.insert(format!("second.{name}"), t.copy()?);
             }
         }
-        (out, self.step)
+        Ok((out, self.step))
     }
 
     /// Restores a state saved by [`Optimizer::state`]; every tensor must
@@ -209,7 +258,8 @@ impl Optimizer {
                     t.dims()
                 )));
             }
-            slot[i] = Some(t.to_device(self.vars[i].1.as_tensor().device())?);
+            // A copy: the moments are updated in place.
+            slot[i] = Some(t.to_device(self.vars[i].1.as_tensor().device())?.copy()?);
         }
         self.first = first;
         self.second = second;
@@ -299,6 +349,64 @@ mod tests {
         }
     }
 
+    /// The fused CPU passes give the bits of the tensor ops, step after
+    /// step, in f32 and f64, with weight decay and gradient scaling, on a
+    /// variable larger than one parallel chunk.
+    #[test]
+    fn fused_adam_gives_the_bits_of_the_tensor_ops() {
+        use candle_core::DType;
+        let dev = Device::Cpu;
+        for dtype in [DType::F32, DType::F64] {
+            for (wd, scale) in [(0.0, 1.0), (0.01, 0.5)] {
+                let init = Tensor::randn(0f64, 1.0, (7, 10_000), &dev)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap();
+                let a = Var::from_tensor(&init).unwrap();
+                let b = Var::from_tensor(&init).unwrap();
+                let hyper = Hyper {
+                    weight_decay: wd,
+                    ..Hyper::default()
+                };
+                let mut fused =
+                    Optimizer::new(OptimizerKind::Adam, vec![("w".into(), a.clone())], hyper);
+                let mut reference =
+                    Optimizer::new(OptimizerKind::Adam, vec![("w".into(), b.clone())], hyper)
+                        .unfused();
+                let bits = |v: &Var| {
+                    v.as_tensor()
+                        .to_dtype(DType::F64)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f64>()
+                        .unwrap()
+                };
+                for step in 0..4 {
+                    let target = Tensor::randn(0f64, 1.0, (7, 10_000), &dev)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap();
+                    // A loss whose gradient differs in sign and size per element.
+                    let loss = |v: &Var| {
+                        ((v.as_tensor() - &target).unwrap().sqr().unwrap() * v.as_tensor())
+                            .unwrap()
+                            .sum_all()
+                            .unwrap()
+                    };
+                    fused
+                        .step(&loss(&a).backward().unwrap(), 0.01, scale)
+                        .unwrap();
+                    reference
+                        .step(&loss(&b).backward().unwrap(), 0.01, scale)
+                        .unwrap();
+                    assert_eq!(bits(&a), bits(&b), "{dtype:?} wd {wd}, step {step}");
+                    assert_ne!(bits(&a), bits(&Var::from_tensor(&init).unwrap()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn state_round_trip_continues_identically() {
         let make = || Var::from_vec(vec![1.0f64, 2.0], 2, &Device::Cpu).unwrap();
@@ -318,7 +426,7 @@ mod tests {
             vec![("w".into(), b.clone())],
             Hyper::default(),
         );
-        let (state, step) = oa.state();
+        let (state, step) = oa.state().unwrap();
         ob.load_state(&state, step).unwrap();
         for _ in 0..3 {
             oa.step(&loss(&a).backward().unwrap(), 0.05, 1.0).unwrap();
