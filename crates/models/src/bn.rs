@@ -20,6 +20,7 @@
 //! the two ops it replaces: the same float operations in the same order.
 
 use crate::cpu::{slice, with_slice};
+use crate::layers::{pooled_grad, window_max};
 use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, Var,
     WithDType,
@@ -141,21 +142,6 @@ fn per_channel<R: Send>(c: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R
     (0..c).into_par_iter().map(f).collect()
 }
 
-/// The output of one window of [`BnOut::ReluMaxPool`] from its four
-/// ReLU outputs: the value as the max-pool's forward takes it, and the
-/// index of the first maximum, where its backward routes the gradient.
-fn window_max<T: WithDType>(v: [T; 4]) -> (T, u8) {
-    let m1 = if v[1] > v[0] { v[1] } else { v[0] };
-    let m2 = if v[3] > v[2] { v[3] } else { v[2] };
-    let mut best = 0;
-    for k in 1..4 {
-        if v[k] > v[best] {
-            best = k;
-        }
-    }
-    (if m2 > m1 { m2 } else { m1 }, best as u8)
-}
-
 /// `(output, statistics)`; `hw` is the plane's size, needed by the pool.
 fn forward<T: WithDType>(
     op: &BnTrain,
@@ -245,23 +231,6 @@ fn forward<T: WithDType>(
             }
         });
     (y, stats)
-}
-
-/// The gradient `g` at the ReLU's input of one `h x w` plane under
-/// [`BnOut::ReluMaxPool`], from the pooled output `z`, its gradient `dz`
-/// and the window maxima: `dz` at each window's maximum when it is
-/// positive, zero elsewhere (what the pool's backward and the ReLU's mask
-/// give together).
-fn pooled_grad<T: WithDType>(z: &[T], dz: &[T], argmax: &[u8], w: usize, g: &mut [T]) {
-    let zero = T::zero();
-    g.fill(zero);
-    let ow = w / 2;
-    for (q, ((&zv, &dv), &k)) in z.iter().zip(dz).zip(argmax).enumerate() {
-        if zv > zero {
-            let (i, j, k) = (q / ow, q % ow, k as usize);
-            g[(2 * i + k / 2) * w + 2 * j + k % 2] = dv;
-        }
-    }
 }
 
 /// `(dx, dγ, dβ)` from the saved statistics; `y` and `dy` are the op's

@@ -171,8 +171,7 @@ impl ConvBn {
                         return conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding)
                     }
                     BnOut::ReluMaxPool => {
-                        let y = conv::conv2d_relu(x, &w, Some(&b), self.stride, self.padding)?;
-                        return max_pool_2x2(&y, self.imp);
+                        return conv::conv2d_relu_pool(x, &w, &b, self.stride, self.padding)
                     }
                 }
             }
@@ -244,6 +243,37 @@ pub(crate) fn max_pool_2x2(x: &Tensor, imp: ConvImpl) -> candle_core::Result<Ten
         return x.contiguous()?.apply_op1(MaxPool2x2);
     }
     x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
+}
+
+/// The output of one 2x2 window from its four values (after a ReLU): the value as the max-pool's forward takes it, and the
+/// index of the first maximum, where its backward routes the gradient.
+pub(crate) fn window_max<T: WithDType>(v: [T; 4]) -> (T, u8) {
+    let m1 = if v[1] > v[0] { v[1] } else { v[0] };
+    let m2 = if v[3] > v[2] { v[3] } else { v[2] };
+    let mut best = 0;
+    for k in 1..4 {
+        if v[k] > v[best] {
+            best = k;
+        }
+    }
+    (if m2 > m1 { m2 } else { m1 }, best as u8)
+}
+
+/// The gradient at the ReLU's input of one `h x w` plane of a fused
+/// ReLU + 2x2 max-pool, from the pooled output `z`, its gradient `dz` and
+/// the window maxima ([`window_max`]): `dz` at each window's maximum when
+/// it is positive, zero elsewhere, what the pool's backward and the ReLU's
+/// mask give together.
+pub(crate) fn pooled_grad<T: WithDType>(z: &[T], dz: &[T], argmax: &[u8], w: usize, g: &mut [T]) {
+    let zero = T::zero();
+    g.fill(zero);
+    let ow = w / 2;
+    for (q, ((&zv, &dv), &k)) in z.iter().zip(dz).zip(argmax).enumerate() {
+        if zv > zero {
+            let (i, j, k) = (q / ow, q % ow, k as usize);
+            g[(2 * i + k / 2) * w + 2 * j + k % 2] = dv;
+        }
+    }
 }
 
 /// The CPU op of [`max_pool_2x2`].

@@ -52,7 +52,7 @@ mod schedule;
 use candle_core::{bail, DType, Device, DeviceLocation, Result, Tensor};
 use gemm::gradients;
 use geometry::{check_out, Geom};
-use ops::{Col2Im, Conv, Im2Col, ScaleRows};
+use ops::{Col2Im, Conv, ConvReluPool, Im2Col, ScaleRows};
 
 /// Which convolution the models use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +138,29 @@ pub fn conv2d_relu(
     padding: usize,
 ) -> Result<Tensor> {
     conv2d_with(x, w, bias, stride, padding, true)
+}
+
+/// `max_pool_2x2(relu(conv2d(x, w) + bias))` as one op, the eval path of
+/// a small-CNN stage followed by its pool (attacks, attributions): the
+/// full-size ReLU output is not kept for the backward (one byte per window
+/// says where its maximum was), and the backward writes the masked, routed
+/// output gradient in one pass instead of the pool's zero fill and scatter,
+/// then the ReLU's mask, as separate passes. Gives the bits of the two ops.
+/// The output's height and width must be even.
+pub fn conv2d_relu_pool(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let op = ConvReluPool {
+        stride,
+        padding,
+        argmax: Default::default(),
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &bias.contiguous()?, op)
 }
 
 fn conv2d_with(

@@ -5,12 +5,14 @@ use super::gemm::{forward, gradients};
 use super::geometry::{col2im_chunk, im2col_chunk, Geom};
 use super::{col2im, im2col};
 use crate::cpu::{slice, with_slice};
+use crate::layers::{pooled_grad, window_max};
 use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
     WithDType,
 };
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 /// The convolution op; `CustomOp3` adds a bias.
 #[derive(Debug, Clone, Copy)]
@@ -305,5 +307,150 @@ impl CustomOp1 for Col2Im {
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let g = &self.0;
         im2col(grad, (g.kh, g.kw), g.stride, g.pad).map(Some)
+    }
+}
+
+/// `max_pool_2x2(relu(conv2d(x, w) + b))` as one op (see
+/// [`super::conv2d_relu_pool`]): the forward pools each plane of the
+/// ReLU'd output and keeps, per window, which element was the maximum; the
+/// backward builds the masked, routed output gradient in one pass and
+/// runs the conv's backward on it.
+#[derive(Debug, Clone)]
+pub(super) struct ConvReluPool {
+    pub(super) stride: usize,
+    pub(super) padding: usize,
+    /// The window maxima of the last forward (one byte per pooled element).
+    pub(super) argmax: Arc<Mutex<Option<Arc<Vec<u8>>>>>,
+}
+
+impl ConvReluPool {
+    fn conv(&self) -> Conv {
+        Conv {
+            stride: self.stride,
+            padding: self.padding,
+            relu: true,
+        }
+    }
+}
+
+fn pool_planes<T: WithDType>(y: &[T], planes: usize, h: usize, w: usize) -> (Vec<T>, Vec<u8>) {
+    let q = (h / 2) * (w / 2);
+    let mut z = vec![T::zero(); planes * q];
+    let mut argmax = vec![0u8; planes * q];
+    z.par_chunks_mut(q)
+        .zip(argmax.par_chunks_mut(q))
+        .zip(y.par_chunks(h * w))
+        .for_each(|((zp, ap), yp)| {
+            for i in 0..h / 2 {
+                let (r0, r1) = (&yp[2 * i * w..][..w], &yp[(2 * i + 1) * w..][..w]);
+                for j in 0..w / 2 {
+                    let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+                    (zp[i * (w / 2) + j], ap[i * (w / 2) + j]) = window_max(v);
+                }
+            }
+        });
+    (z, argmax)
+}
+
+impl CustomOp3 for ConvReluPool {
+    fn name(&self) -> &'static str {
+        "sc-conv2d-relu-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (full, shape) = self.conv().fwd((s1, l1), (s2, l2), Some((s3, l3)))?;
+        let (n, o, h, w) = shape.dims4()?;
+        if h % 2 != 0 || w % 2 != 0 {
+            bail!("2x2 max-pool of an odd size {h}x{w}");
+        }
+        let (z, argmax) = match &full {
+            CpuStorage::F32(y) => {
+                let (z, a) = pool_planes(y, n * o, h, w);
+                (CpuStorage::F32(z), a)
+            }
+            CpuStorage::F64(y) => {
+                let (z, a) = pool_planes(y, n * o, h, w);
+                (CpuStorage::F64(z), a)
+            }
+            _ => bail!("sc-conv2d-relu-pool: f32 or f64 only"),
+        };
+        *self
+            .argmax
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv-pool lock poisoned".into()))? =
+            Some(Arc::new(argmax));
+        Ok((z, Shape::from((n, o, h / 2, w / 2))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let argmax = self
+            .argmax
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv-pool lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| {
+                candle_core::Error::Msg("internal: conv-pool backward before forward".into())
+            })?;
+        let (n, o, oh, ow) = res.dims4()?;
+        let (h, wd) = (2 * oh, 2 * ow);
+        fn routed<T: WithDType>(
+            z: &Tensor,
+            dz: &Tensor,
+            argmax: &[u8],
+            (h, w): (usize, usize),
+        ) -> Result<Vec<T>> {
+            let q = (h / 2) * (w / 2);
+            with_slice::<T, _>(z, |z| {
+                with_slice::<T, _>(dz, |dz| {
+                    let mut g = vec![T::zero(); z.len() * 4];
+                    g.par_chunks_mut(h * w).enumerate().for_each(|(p, gp)| {
+                        let r = p * q..(p + 1) * q;
+                        pooled_grad(&z[r.clone()], &dz[r.clone()], &argmax[r], w, gp);
+                    });
+                    g
+                })
+            })?
+        }
+        let dz = grad.contiguous()?;
+        let dout = match res.dtype() {
+            DType::F32 => Tensor::from_vec(
+                routed::<f32>(res, &dz, &argmax, (h, wd))?,
+                (n, o, h, wd),
+                res.device(),
+            )?,
+            DType::F64 => Tensor::from_vec(
+                routed::<f64>(res, &dz, &argmax, (h, wd))?,
+                (n, o, h, wd),
+                res.device(),
+            )?,
+            dt => bail!("sc-conv2d-relu-pool: f32 or f64 only, got {dt:?}"),
+        };
+        // dout is masked already: the conv's backward without its ReLU.
+        let plain = Conv {
+            relu: false,
+            ..self.conv()
+        };
+        let (dx, dw) = plain.bwd_xw(x, w, &dout)?;
+        let db = if b.track_op() {
+            Some(dout.sum(3)?.sum(2)?.sum(0)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
     }
 }

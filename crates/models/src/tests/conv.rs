@@ -532,3 +532,67 @@ fn conv_relu_equals_conv_then_relu() {
         }
     }
 }
+
+/// The eval op of a stage and its pool gives the bits of `conv2d_relu`
+/// followed by `max_pool_2x2`: output and the gradients of x, w and b, in
+/// f32 and f64, with tied windows (inputs in eighths, so equal sums are
+/// common, and a bias that zeroes a whole channel). Odd outputs are refused.
+#[test]
+fn conv_relu_pool_gives_the_bits_of_conv_relu_then_pool() {
+    let eighths = |t: Tensor| {
+        (t * 8.0)
+            .unwrap()
+            .round()
+            .unwrap()
+            .affine(0.125, 0.0)
+            .unwrap()
+    };
+    for dtype in [DType::F32, DType::F64] {
+        for (stride, pad, hw) in [(1, 1, 6), (2, 1, 8), (1, 0, 6)] {
+            let x = Var::from_tensor(&eighths(uniform(&[3, 4, hw, hw], 1, dtype))).unwrap();
+            let w = Var::from_tensor(&eighths(uniform(&[5, 4, 3, 3], 2, dtype))).unwrap();
+            let b = Var::from_tensor(
+                &Tensor::new(&[0.1f64, -0.2, 0.0, -50.0, 0.3], &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+            let run = |fused: bool| {
+                let y = if fused {
+                    conv::conv2d_relu_pool(xt, wt, bt, stride, pad).unwrap()
+                } else {
+                    let y = conv::conv2d_relu(xt, wt, Some(bt), stride, pad).unwrap();
+                    crate::layers::max_pool_2x2(&y, ConvImpl::Fast).unwrap()
+                };
+                let wts = eighths(uniform(y.dims(), 4, dtype));
+                let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+                let bits = |t: &Tensor| {
+                    t.to_dtype(DType::F64)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f64>()
+                        .unwrap()
+                };
+                let mut out = vec![bits(&y)];
+                out.extend([xt, wt, bt].map(|v| bits(g.get(v).unwrap())));
+                out
+            };
+            let (fused, separate) = (run(true), run(false));
+            for (i, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
+                assert_eq!(
+                    fused[i], separate[i],
+                    "{what} {dtype:?} stride {stride} pad {pad}"
+                );
+            }
+            assert!(fused[0].iter().any(|v| *v == 0.0) && fused[0].iter().any(|v| *v > 0.0));
+        }
+        let x = uniform(&[1, 2, 5, 6], 5, dtype);
+        let w = uniform(&[2, 2, 3, 3], 6, dtype);
+        let b = uniform(&[2], 7, dtype);
+        let err = conv::conv2d_relu_pool(&x, &w, &b, 1, 1).unwrap_err();
+        assert!(err.to_string().contains("odd size 5x6"), "{err}");
+    }
+}
