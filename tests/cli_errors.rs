@@ -32,6 +32,23 @@ fn bad_values_on_every_subcommand_are_one_line_errors() {
         (vec!["speed", "--only", ""], vec!["--only"]),
         (vec!["speed", "--models", "vgg"], vec!["--models", "vgg"]),
         (vec!["speed", "--batch", "-3"], vec!["-3"]),
+        (
+            vec!["speed", "--margin-images", "0"],
+            vec!["--margin-images 0", "1 to 1024"],
+        ),
+        (vec!["speed", "--lime-images", "0"], vec!["--lime-images 0"]),
+        (
+            vec!["speed", "--lime-samples", "1000000"],
+            vec!["--lime-samples 1000000", "100000"],
+        ),
+        (
+            vec!["speed", "--tsne-points", "31"],
+            vec!["--tsne-points 31", "32 to 10000"],
+        ),
+        (
+            vec!["speed", "--tsne-points", "20000"],
+            vec!["--tsne-points 20000"],
+        ),
         // data specs and image sizes
         (
             vec!["data", "info", "--data", "shapes:size=100000"],

@@ -17,6 +17,15 @@ fn speed_reports_every_workload_in_the_anchor_format() {
         "1",
         "--classes",
         "10",
+        // g, h and i at toy sizes (hidden options): seconds, not minutes.
+        "--margin-images",
+        "2",
+        "--lime-images",
+        "1",
+        "--lime-samples",
+        "20",
+        "--tsne-points",
+        "40",
         "--out",
         file.to_str().unwrap(),
         "--json",
@@ -30,6 +39,30 @@ fn speed_reports_every_workload_in_the_anchor_format() {
         assert!(r[key]["images_per_s"].as_f64().unwrap() > 0.0, "{key}");
     }
     assert_eq!(r["small.d_ig32"]["images"], 4);
+    // g: per-image margins (a number, or null when censored) beside the timing.
+    let g = &r["small.g_margin_dct8"];
+    assert_eq!(g["images"], 2);
+    let margins = g["margins"].as_array().unwrap();
+    assert_eq!(margins.len(), 2);
+    assert_eq!(
+        g["flipped"].as_u64().unwrap() as usize,
+        margins.iter().filter(|m| !m.is_null()).count()
+    );
+    assert!(margins
+        .iter()
+        .all(|m| m.is_null() || m.as_f64().unwrap() > 0.0));
+    // h: the key carries the samples.
+    assert_eq!(r["small.h_lime20"]["images"], 1);
+    // i: seconds only, the key carries the points.
+    assert_eq!(r["i.tsne40"]["points"], 40);
+    assert!(r["i.tsne40"]["median_s"].as_f64().unwrap() > 0.0);
+    assert!(r["i.tsne40"].get("images").is_none());
+    // Every record: its peak resident memory (Linux), at least a few MiB
+    // (the binary and the data in use).
+    for (key, record) in r.as_object().unwrap() {
+        let mib = record["peak_rss_mib"].as_f64().unwrap();
+        assert!(mib > 1.0 && mib < 1e6, "{key}: {mib}");
+    }
     for key in [
         "f.matmul2048",
         "f.conv 64->64 3x3 @32x32",
@@ -53,6 +86,7 @@ fn speed_reports_every_workload_in_the_anchor_format() {
 fn speed_rejects_bad_arguments() {
     for (args, needle) in [
         (vec!["speed", "--only", "az"], "--only"),
+        (vec!["speed", "--only", "e"], "abcdfghi"),
         (vec!["speed", "--reps", "0"], "--reps"),
         (vec!["speed", "--batch", "1"], "--batch"),
         (vec!["speed", "--models", "resnet50"], "--models"),

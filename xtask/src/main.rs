@@ -32,11 +32,15 @@
 //!   Re-running skips finished stages and resumes training.
 //!   `--device` overrides the plan's device; `--sc-bench PATH` runs a
 //!   prebuilt binary instead of building one (a GPU host without cargo).
-//! - `bench [--python PY | --torch-json FILE] [--models M] [--reps N]
-//!   [--only LETTERS] [--out DIR]`: images/s of the training, continuity,
-//!   PGD-10 and IG-32 steps of small-cnn and resnet18 and GFLOP/s of the
-//!   convolutions, beside PyTorch's (`../shared/bench/torch_anchor.py` run
-//!   by `--python`, or its earlier JSON), into `target/bench/BENCH.md`.
+//! - `bench [--python PY | --torch-json FILE] [--anchor PATH] [--models M]
+//!   [--reps N] [--only LETTERS] [--out DIR]`: images/s of the training,
+//!   continuity, PGD-10 and IG-32 steps of small-cnn and resnet18, GFLOP/s
+//!   of the convolutions, images/s of subspace DeepFool margins (resnet18)
+//!   and LIME (small-cnn), seconds of an exact t-SNE, each with its peak
+//!   resident memory, beside the peers' (`../shared/bench/torch_anchor.py`
+//!   through `bench/anchor_rss.py`, and `bench/peers.py`: PyTorch, lime,
+//!   scikit-learn, run by `--python`; or a JSON file they wrote earlier),
+//!   one process per workload, into `target/bench/BENCH.md`.
 //! - `demo [--out DIR]`: the most complete job the project has today, in
 //!   release mode: describes the embedded `shapes` set and the real data
 //!   under `../shared/data` when present, draws preview grids, applies every
@@ -207,14 +211,20 @@ fn run() -> Result<()> {
                     .value("--anchor")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| root.join("../shared/bench/torch_anchor.py")),
+                rss_wrapper: root.join("bench/anchor_rss.py"),
+                peers: root.join("bench/peers.py"),
                 models: parsed
                     .value("--models")
                     .unwrap_or_else(|| "small-cnn,resnet18".into()),
                 reps: count(&parsed, "--reps", 5)?,
-                only: parsed.value("--only").unwrap_or_else(|| "abcdf".into()),
+                only: parsed
+                    .value("--only")
+                    .unwrap_or_else(|| bench::LETTERS.into()),
             };
+            // Bad --models or --only fail before the build.
+            bench::jobs(&bench::model_tags(&opts.models)?, &opts.only)?;
             cargo(&root, &["build", "--release", "--bin", "sc-bench"])?;
-            bench::bench(&root.join("target/release/sc-bench"), &opts)
+            bench::bench(&target_dir(&root).join("release/sc-bench"), &opts)
         }
         "reproduce" => {
             let (quick, smoke, medium) = (

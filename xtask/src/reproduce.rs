@@ -992,13 +992,13 @@ pub fn reproduce(root: &Path, bin: &Path, plan: &Plan) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Held by every test that writes and runs a fake sc-bench: a fork by
     /// one test while another still holds its script open for writing makes
     /// the exec fail with "Text file busy" (ETXTBSY).
-    static FAKE_BENCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    pub(crate) static FAKE_BENCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// A stand-in for sc-bench that logs its arguments, runs `extra` (a
     /// shell line) and prints `{}`.

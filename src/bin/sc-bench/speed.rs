@@ -3,17 +3,30 @@
 //! two JSON files pair row by row (`cargo xtask bench` prints them side by
 //! side). Every workload runs the library code users run: `sc_train`'s
 //! regime loss and Adam, `sc_attack::Pgd`, `sc_interpret::IntegratedGradients`,
-//! `sc_models::conv`.
+//! `sc_models::conv`, `sc_attack::DeepFool` in a DCT band of `sc_probes::dct`,
+//! `sc_interpret::Lime`, `sc_probes::embedding::tsne`. The last three have
+//! no anchor workload: `bench/peers.py` runs their peers (a batched PyTorch
+//! DeepFool, the `lime` package, scikit-learn's t-SNE) on the same inputs,
+//! which the generators below define by formula so that both sides can
+//! build them bit for bit.
+//!
+//! Every record also carries `peak_rss_mib`, the peak resident memory of
+//! the process over the workload (warm-up included), measured as
+//! `bench/anchor_rss.py` measures PyTorch's; `cargo xtask bench` runs each
+//! workload in a process of its own so that one workload's memory does not
+//! count against the next.
 
 use crate::Out;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, D};
 use clap::Args;
-use sc_attack::{Attack, Pgd};
-use sc_core::Seed;
-use sc_interpret::{Attribution, IntegratedGradients};
+use sc_attack::{Attack, DeepFool, DeepFoolConfig, Norm, Pgd};
+use sc_core::{Classifier, Seed};
+use sc_interpret::{Attribution, IntegratedGradients, Lime};
 use sc_loss::{ContinuityLoss, ContinuityTerm};
 use sc_models::{conv, Arch, Model};
+use sc_probes::dct::diagonal_bands;
+use sc_probes::embedding::{tsne, TsneOptions};
 use sc_train::{regime_loss, Hyper, Optimizer, OptimizerKind, Regime};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,8 +39,10 @@ pub struct SpeedArgs {
     #[arg(long, value_delimiter = ',', default_value = "small-cnn,resnet18")]
     models: Vec<Arch>,
     /// Workloads, as letters: a train step, b continuity step, c PGD-10,
-    /// d IG-32, f GEMM and conv ceilings.
-    #[arg(long, default_value = "abcdf")]
+    /// d IG-32, f GEMM and conv ceilings, g DeepFool margins in the lowest
+    /// 8x8 DCT band (32 images, 10 classes), h LIME with 1000 samples
+    /// (8 images, 10 classes), i exact t-SNE of 1000 points.
+    #[arg(long, default_value = "abcdfghi")]
     only: String,
     /// Batch size of a, b, c (IG uses 16 images, as the PyTorch anchor).
     #[arg(long, default_value_t = 128)]
@@ -41,6 +56,23 @@ pub struct SpeedArgs {
     /// Number of classes of the models (the anchor uses CIFAR-100's).
     #[arg(long, default_value_t = 100)]
     classes: usize,
+    /// Images of g (tests shrink it; the peers run 32).
+    #[arg(long, default_value_t = 32, hide = true)]
+    margin_images: usize,
+    /// Writes g's model to this safetensors file, so that `bench/peers.py
+    /// --weights` can run the PyTorch DeepFool on the same weights and
+    /// `--compare` check the margins image by image.
+    #[arg(long, hide = true)]
+    margin_weights: Option<PathBuf>,
+    /// Images of h.
+    #[arg(long, default_value_t = 8, hide = true)]
+    lime_images: usize,
+    /// LIME samples per image of h (in its key: `h_lime1000`).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    lime_samples: usize,
+    /// Points of i (in its key: `i.tsne1000`).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    tsne_points: usize,
     /// Write the results here (JSON, atomically).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -70,6 +102,13 @@ struct Timing {
     gflops: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gflops_best: Option<f64>,
+    /// Peak resident memory over the workload, warm-up included; `None`
+    /// (null) without Linux's `/proc`.
+    peak_rss_mib: Option<f64>,
+    /// Workload-specific facts (g's margins, i's points), in the record so
+    /// that the peers' can be checked against them.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn loadavg() -> f64 {
@@ -79,8 +118,32 @@ fn loadavg() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Resets the kernel's peak-RSS mark (`VmHWM`) to the current RSS: writing
+/// 5 to `clear_refs` (Linux 4.0+). A failure leaves the mark at the
+/// process's lifetime peak, which is still an upper bound.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in MiB.
+fn parse_vmhwm(status: &str) -> Option<f64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut words = line["VmHWM:".len()..].split_whitespace();
+    let value: f64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => Some(value / 1024.0),
+        _ => None,
+    }
+}
+
+/// The peak RSS since the last [`reset_peak_rss`], in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    parse_vmhwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
 /// `warmup` untimed runs, then `reps` timed ones; each ends when `dev` has
-/// finished the work (a GPU queues it and returns at once).
+/// finished the work (a GPU queues it and returns at once). The peak RSS
+/// covers both (host memory only).
 fn time(
     out: &Out,
     dev: &Device,
@@ -90,6 +153,7 @@ fn time(
     mut f: impl FnMut() -> Result<()>,
 ) -> Result<Timing> {
     let load0 = loadavg();
+    reset_peak_rss();
     for _ in 0..warmup {
         f().with_context(|| format!("{name} (warm-up)"))?;
     }
@@ -121,14 +185,17 @@ fn time(
         images_per_s: None,
         gflops: None,
         gflops_best: None,
+        peak_rss_mib: peak_rss_mib(),
+        extra: serde_json::Map::new(),
     };
     out.say(format!(
-        "  {name}: median {:9.1} ms  min {:9.1} ms  max {:9.1} ms  (n={reps}, load {:.2}->{:.2})",
+        "  {name}: median {:9.1} ms  min {:9.1} ms  max {:9.1} ms  (n={reps}, load {:.2}->{:.2}, peak RSS {})",
         t.median_s * 1e3,
         t.min_s * 1e3,
         t.max_s * 1e3,
         t.loadavg_start,
-        t.loadavg_end
+        t.loadavg_end,
+        t.peak_rss_mib.map_or("?".to_string(), |m| format!("{m:.0} MiB"))
     ));
     Ok(t)
 }
@@ -162,6 +229,26 @@ const MAX_BATCH: usize = 1024;
 /// well below the machine's noise.
 const MAX_REPS: usize = 1000;
 
+/// The workload letters `--only` takes.
+const LETTERS: &str = "abcdfghi";
+
+/// The most `--lime-samples`: a hundred times `lime`'s default already
+/// takes minutes per image.
+const MAX_LIME_SAMPLES: usize = 100_000;
+
+/// The fewest `--tsne-points`: the default perplexity, 30, must stay below
+/// `n - 1`.
+const MIN_TSNE_POINTS: usize = 32;
+
+/// The most `--tsne-points`: exact t-SNE keeps three `n x n` f64 matrices
+/// (2.4 GB at 10,000 points).
+const MAX_TSNE_POINTS: usize = 10_000;
+
+/// Classes of the models of g and h: DeepFool takes one backward pass per
+/// candidate class, LIME regresses one class, so the peers' 10 keep the
+/// workloads about their method rather than the head's size.
+const PEER_CLASSES: usize = 10;
+
 /// Rejects arguments that cannot be honoured before any work starts.
 fn check(args: &SpeedArgs) -> Result<()> {
     if !(1..=MAX_REPS).contains(&args.reps) {
@@ -180,13 +267,31 @@ fn check(args: &SpeedArgs) -> Result<()> {
         bail!("--ig-chunk 0: expected at least 1 interpolated image per pass");
     }
     if args.only.is_empty() {
-        bail!("--only is empty: expected letters of abcdf");
+        bail!("--only is empty: expected letters of {LETTERS}");
     }
-    if let Some(bad) = args.only.chars().find(|c| !"abcdf".contains(*c)) {
-        bail!("--only: unknown workload {bad:?}: expected letters of abcdf");
+    if let Some(bad) = args.only.chars().find(|c| !LETTERS.contains(*c)) {
+        bail!("--only: unknown workload {bad:?}: expected letters of {LETTERS}");
+    }
+    for (flag, value, max) in [
+        ("--margin-images", args.margin_images, MAX_BATCH),
+        ("--lime-images", args.lime_images, MAX_BATCH),
+        ("--lime-samples", args.lime_samples, MAX_LIME_SAMPLES),
+    ] {
+        if !(1..=max).contains(&value) {
+            bail!("{flag} {value}: expected 1 to {max}");
+        }
+    }
+    if !(MIN_TSNE_POINTS..=MAX_TSNE_POINTS).contains(&args.tsne_points) {
+        bail!(
+            "--tsne-points {}: expected {MIN_TSNE_POINTS} to {MAX_TSNE_POINTS} (perplexity 30 needs more than 31 points; exact t-SNE holds n^2 affinities)",
+            args.tsne_points
+        );
     }
     for a in &args.models {
         key(*a)?;
+    }
+    if args.margin_weights.is_some() && args.models.len() != 1 {
+        bail!("--margin-weights: give one model in --models (each would overwrite the file)");
     }
     Ok(())
 }
@@ -200,6 +305,9 @@ pub fn run(args: SpeedArgs) -> Result<()> {
     let started = Instant::now();
     if args.only.contains('f') {
         ceilings(&out, &args, &dev, &mut results)?;
+    }
+    if args.only.contains('i') {
+        tsne_workload(&out, &args, &dev, &mut results)?;
     }
     for arch in archs {
         model_suite(&out, &args, arch, &dev, &mut results)?;
@@ -241,10 +349,10 @@ fn model_suite(
     )?;
     // The anchor's perturbed batch: x + 8/255 * N(0, 1), clamped.
     let xp = (&x + Tensor::randn(0f32, 8.0 / 255.0, x.dims(), dev)?)?.clamp(0f32, 1f32)?;
-    let model = || {
+    let model_with = |classes: usize| {
         Model::new(
             arch,
-            args.classes,
+            classes,
             [3, 32, 32],
             None,
             seed.derive("init"),
@@ -252,6 +360,7 @@ fn model_suite(
             dev,
         )
     };
+    let model = || model_with(args.classes);
     let letters = &args.only;
     if letters.contains('a') || letters.contains('b') {
         for (letter, regime, label, suffix) in [
@@ -321,6 +430,177 @@ fn model_suite(
         )?;
         results.insert(format!("{tag}.d_ig32"), with_images(t, bi));
     }
+    if letters.contains('g') {
+        let m = model_with(PEER_CLASSES)?;
+        if let Some(path) = &args.margin_weights {
+            m.save(path)
+                .with_context(|| format!("--margin-weights {}", path.display()))?;
+        }
+        let n = args.margin_images;
+        let x = uniform_images(n, MARGIN_IMAGES_SEED, dev)?;
+        // Each image's distance to its own decision boundary.
+        let y = m.logits(&x)?.argmax(D::Minus1)?;
+        let shape = [3, 32, 32];
+        // Band 0 of the disjoint 8x8 diagonal bands: vertical and horizontal
+        // frequencies 0..8 on every channel, 192 dimensions.
+        let band = diagonal_bands(shape, 8, 8)?[0];
+        let attack = DeepFool::new(DeepFoolConfig {
+            subspace: Some(band.basis(shape, dev)?),
+            ..DeepFoolConfig::new(Norm::L2)
+        })?;
+        let mut found = None;
+        let mut t = time(
+            out,
+            dev,
+            &format!("{tag} g. DeepFool margins, DCT band 0 of 8x8 (B={n}, 10 classes)"),
+            args.reps,
+            1,
+            || {
+                found = Some(attack.margins(&m, &x, &y)?);
+                Ok(())
+            },
+        )?;
+        let found = found.context("g ran no repetition")?;
+        let mut flipped = found.flipped_margins();
+        flipped.sort_by(f32::total_cmp);
+        t.extra
+            .insert("margins".into(), serde_json::json!(found.margins));
+        t.extra.insert("flipped".into(), flipped.len().into());
+        t.extra.insert(
+            "median_margin_flipped".into(),
+            serde_json::json!(median_of(&flipped)),
+        );
+        results.insert(format!("{tag}.g_margin_dct8"), with_images(t, n));
+    }
+    if letters.contains('h') {
+        let m = model_with(PEER_CLASSES)?;
+        let n = args.lime_images;
+        let x = lime_images(n, dev)?;
+        let target = m.logits(&x)?.argmax(D::Minus1)?;
+        let lime = Lime::new(args.lime_samples, Seed(7))?;
+        let t = time(
+            out,
+            dev,
+            &format!(
+                "{tag} h. LIME, {} samples (B={n}, 10 classes)",
+                args.lime_samples
+            ),
+            args.reps,
+            1,
+            || {
+                lime.attribute(&m, &x, &target)?;
+                Ok(())
+            },
+        )?;
+        results.insert(
+            format!("{tag}.h_lime{}", args.lime_samples),
+            with_images(t, n),
+        );
+    }
+    Ok(())
+}
+
+/// The median of sorted values (`None` when there are none).
+fn median_of(sorted: &[f32]) -> Option<f32> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some(0.5 * (sorted[n / 2 - 1] + sorted[n / 2])),
+    }
+}
+
+/// The seed of g's images (`bench/peers.py` uses the same).
+const MARGIN_IMAGES_SEED: u64 = 1;
+
+/// The seed of i's points (`bench/peers.py` uses the same).
+const TSNE_POINTS_SEED: u64 = 3;
+
+/// `n` numbers in `[0, 1)` from a 64-bit LCG (Knuth's MMIX constants), the
+/// top 53 bits of each state: integer arithmetic, so `bench/peers.py`
+/// draws exactly the same numbers in Python.
+fn lcg_uniform(seed: u64, n: usize) -> Vec<f64> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+/// `n` images `[n, 3, 32, 32]` of independent uniform pixels ([`lcg_uniform`]).
+fn uniform_images(n: usize, seed: u64, dev: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = lcg_uniform(seed, n * 3 * 32 * 32)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    Ok(Tensor::from_vec(v, (n, 3, 32, 32), dev)?)
+}
+
+/// h's images: smooth patterns (so that SLIC's superpixels are regions,
+/// not noise), `x[k, c, i, j] = 0.5 + 0.4 sin(0.3 (i+1)(c+1)) cos(0.2 (j+1) + k)`
+/// for image `k`, channel `c`, row `i`, column `j` (as `bench/peers.py`).
+fn lime_images(n: usize, dev: &Device) -> Result<Tensor> {
+    let mut v = Vec::with_capacity(n * 3 * 32 * 32);
+    for k in 0..n {
+        for c in 0..3 {
+            for i in 0..32 {
+                for j in 0..32 {
+                    let (c, i, j, k) = (c as f64, i as f64, j as f64, k as f64);
+                    let x = 0.5
+                        + 0.4 * (0.3 * (i + 1.0) * (c + 1.0)).sin() * (0.2 * (j + 1.0) + k).cos();
+                    v.push(x as f32);
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(v, (n, 3, 32, 32), dev)?)
+}
+
+/// i's points: `n` 10-d "logit vectors" in 10 clusters, point `p` in
+/// cluster `p % 10` at `4 e_{p % 10}` plus, per coordinate, the sum of four
+/// [`lcg_uniform`] numbers minus 2 (Irwin-Hall: near-Gaussian, variance
+/// 1/3, and exact in any language).
+fn tsne_points(n: usize) -> Vec<f64> {
+    let u = lcg_uniform(TSNE_POINTS_SEED, n * 10 * 4);
+    (0..n * 10)
+        .map(|q| {
+            let (p, d) = (q / 10, q % 10);
+            let centre = if d == p % 10 { 4.0 } else { 0.0 };
+            centre + u[4 * q..4 * q + 4].iter().sum::<f64>() - 2.0
+        })
+        .collect()
+}
+
+/// i: `sc_probes`' exact t-SNE with its defaults (perplexity 30, 1000
+/// steps, exaggeration 12 for 250, learning rate `max(n / 48, 50)`), in
+/// seconds; no warm-up (it holds no lazily built state, and one run
+/// takes seconds).
+fn tsne_workload(
+    out: &Out,
+    args: &SpeedArgs,
+    dev: &Device,
+    results: &mut BTreeMap<String, Timing>,
+) -> Result<()> {
+    let n = args.tsne_points;
+    let x = tsne_points(n);
+    let opts = TsneOptions::default();
+    let mut t = time(
+        out,
+        dev,
+        &format!("i. t-SNE exact ({n} x 10)"),
+        args.reps,
+        0,
+        || {
+            tsne(&x, 10, &opts)?;
+            Ok(())
+        },
+    )?;
+    t.extra.insert("points".into(), n.into());
+    results.insert(format!("i.tsne{n}"), t);
     Ok(())
 }
 
@@ -410,4 +690,44 @@ fn ceilings(
         results.insert(format!("f.{label} weight-grad"), with_flops(t, flops));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vmhwm_is_read_in_mib() {
+        let status = "Name:\tsc-bench\nVmPeak:\t 2048 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 1024 kB\n";
+        assert_eq!(parse_vmhwm(status), Some(5.0));
+        assert_eq!(parse_vmhwm("VmRSS:\t 1024 kB\n"), None);
+        assert_eq!(parse_vmhwm("VmHWM:\t 1024 MB\n"), None, "unknown unit");
+        assert_eq!(parse_vmhwm("VmHWM:\t lots kB\n"), None);
+        // This process: the mark after a reset is at least what is resident now.
+        reset_peak_rss();
+        let _held = vec![1u8; 64 << 20];
+        if let Some(peak) = peak_rss_mib() {
+            assert!(peak > 1.0, "{peak}");
+        }
+    }
+
+    /// The generators `bench/peers.py` reproduces: their first values
+    /// written out (its `--self-test` asserts the same numbers).
+    #[test]
+    fn the_shared_inputs_are_fixed_numbers() {
+        assert_eq!(
+            lcg_uniform(1, 3),
+            [0.42320917087271326, 0.5094074428837206, 0.6483593939634306]
+        );
+        assert_eq!(
+            tsne_points(1)[..2],
+            [3.5186243116931317, -0.01320927718277698]
+        );
+        let p = tsne_points(20);
+        assert_eq!(p.len(), 200);
+        // Point 3 sits in cluster 3: its 4th coordinate is the largest.
+        let row = &p[30..40];
+        let top = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        assert_eq!(top, 3);
+    }
 }
