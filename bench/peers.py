@@ -10,8 +10,10 @@ times its own (its `bench()`) and written in its JSON format, so that
      candidates, 50 steps, overshoot 0.02, labels = the model's predictions,
      one batch of 32 uniform-random images, an image leaving the batch once
      it flips. A batched PyTorch implementation of exactly the algorithm of
-     semcon's crates/attack/src/deepfool.rs (see deepfool_subspace). Unit:
-     images/s.
+     semcon's crates/attack/src/deepfool.rs (see deepfool_subspace). Its cost
+     is its number of steps, which the model sets: `cargo xtask bench` runs
+     it on semcon's weights (--weights) and checks the margins (--compare).
+     Unit: images/s.
   h. `<model>.h_lime1000`: the `lime` package's LimeImageExplainer with 1000
      samples on 8 smooth pattern images, SLIC (scikit-image) with 16
      segments, compactness 10, sigma 0, 10 iterations, mean fill
@@ -329,6 +331,7 @@ def run_g(anchor, bench, tag, args, results):
     r["flipped"] = len(flipped)
     r["median_margin_flipped"] = median_or_none(flipped)
     r["steps"] = found["steps"]
+    r["weights"] = args.weights or "PyTorch's init (torch.manual_seed(2))"
     results[f"{tag}.g_margin_dct8"] = with_images(r, n)
 
 
@@ -415,6 +418,7 @@ def compare(results, path):
                 worst = max(worst, rel)
                 if rel > 1e-3:
                     bad.append(f"{key} image {i}: PyTorch {a:.6g}, semcon {b:.6g} ({rel:.2e} relative)")
+        r["max_rel_diff_vs_semcon"] = worst
         print(f"{key}: {len(ours)} margins against semcon's, largest relative difference {worst:.2e}; "
               f"medians (flipped) PyTorch {r['median_margin_flipped']}, "
               f"semcon {theirs[key].get('median_margin_flipped')}")
