@@ -248,10 +248,13 @@ def median_or_none(values):
 def read_safetensors(path):
     """The tensors of a safetensors file (little-endian floats), without the
     safetensors package: 8-byte header length, JSON header, raw data."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + length])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        (length,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + length])
+    except (OSError, struct.error, ValueError) as e:
+        raise SystemExit(f"error: --weights {path}: not a safetensors file ({e})")
     base = 8 + length
     dtypes = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}
     out = {}
@@ -284,7 +287,11 @@ def anchor_name(name, tag):
 
 def load_semcon_weights(model, path, tag):
     state = {anchor_name(k, tag): v for k, v in read_safetensors(path).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1].strip()
+        raise SystemExit(f"error: --weights {path}: not a {tag} of {CLASSES} classes ({first})")
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(
@@ -486,7 +493,7 @@ def positive(text):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = anchor_rss.OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=positive, default=2)
     p.add_argument("--reps", type=positive, default=5)
     p.add_argument("--only", default=LETTERS, help="letters of ghi")
