@@ -86,8 +86,15 @@ def load_anchor(path):
     return module
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad input is one line naming the argument (as sc-bench's errors), no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
 def main():
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         description=__doc__.split("\n\n")[0],
         usage="%(prog)s --anchor PATH [anchor arguments...]",
     )

@@ -10,8 +10,10 @@ times its own (its `bench()`) and written in its JSON format, so that
      candidates, 50 steps, overshoot 0.02, labels = the model's predictions,
      one batch of 32 uniform-random images, an image leaving the batch once
      it flips. A batched PyTorch implementation of exactly the algorithm of
-     semcon's crates/attack/src/deepfool.rs (see deepfool_subspace). Unit:
-     images/s.
+     semcon's crates/attack/src/deepfool.rs (see deepfool_subspace). Its cost
+     is its number of steps, which the model sets: `cargo xtask bench` runs
+     it on semcon's weights (--weights) and checks the margins (--compare).
+     Unit: images/s.
   h. `<model>.h_lime1000`: the `lime` package's LimeImageExplainer with 1000
      samples on 8 smooth pattern images, SLIC (scikit-image) with 16
      segments, compactness 10, sigma 0, 10 iterations, mean fill
@@ -246,10 +248,13 @@ def median_or_none(values):
 def read_safetensors(path):
     """The tensors of a safetensors file (little-endian floats), without the
     safetensors package: 8-byte header length, JSON header, raw data."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + length])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        (length,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + length])
+    except (OSError, struct.error, ValueError) as e:
+        raise SystemExit(f"error: --weights {path}: not a safetensors file ({e})")
     base = 8 + length
     dtypes = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}
     out = {}
@@ -282,7 +287,11 @@ def anchor_name(name, tag):
 
 def load_semcon_weights(model, path, tag):
     state = {anchor_name(k, tag): v for k, v in read_safetensors(path).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1].strip()
+        raise SystemExit(f"error: --weights {path}: not a {tag} of {CLASSES} classes ({first})")
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(
@@ -329,6 +338,7 @@ def run_g(anchor, bench, tag, args, results):
     r["flipped"] = len(flipped)
     r["median_margin_flipped"] = median_or_none(flipped)
     r["steps"] = found["steps"]
+    r["weights"] = args.weights or "PyTorch's init (torch.manual_seed(2))"
     results[f"{tag}.g_margin_dct8"] = with_images(r, n)
 
 
@@ -415,6 +425,7 @@ def compare(results, path):
                 worst = max(worst, rel)
                 if rel > 1e-3:
                     bad.append(f"{key} image {i}: PyTorch {a:.6g}, semcon {b:.6g} ({rel:.2e} relative)")
+        r["max_rel_diff_vs_semcon"] = worst
         print(f"{key}: {len(ours)} margins against semcon's, largest relative difference {worst:.2e}; "
               f"medians (flipped) PyTorch {r['median_margin_flipped']}, "
               f"semcon {theirs[key].get('median_margin_flipped')}")
@@ -482,7 +493,7 @@ def positive(text):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = anchor_rss.OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=positive, default=2)
     p.add_argument("--reps", type=positive, default=5)
     p.add_argument("--only", default=LETTERS, help="letters of ghi")

@@ -17,6 +17,8 @@ fn speed_reports_every_workload_in_the_anchor_format() {
         "1",
         "--classes",
         "10",
+        "--only",
+        "abcdfghi",
         // g, h and i at toy sizes (hidden options): seconds, not minutes.
         "--margin-images",
         "2",

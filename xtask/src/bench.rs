@@ -324,7 +324,8 @@ pub fn table(ours: &Value, torch: Option<&Value>) -> (Vec<Value>, String) {
         "\nsemcon / PyTorch compares speed (above 1: semcon is faster); for rows in \
          seconds it is the peer's time over semcon's. The peers of the DeepFool, LIME and \
          t-SNE rows are `bench/peers.py`'s: a batched PyTorch DeepFool of the same algorithm, \
-         the `lime` package, scikit-learn. Peak RSS: the process's VmHWM over the workload \
+         the `lime` package, scikit-learn; the DeepFool peer runs semcon's weights, and its margins \
+         are checked against semcon's image by image. Peak RSS: the process's VmHWM over the workload \
          (warm-up included), one process per workload on each side.\n",
     );
     (rows, md)
@@ -425,16 +426,23 @@ pub fn bench(sc_bench: &Path, opts: &Options) -> Result<()> {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for job in &jobs {
         let letter = job.letter.to_string();
-        let path = runs_dir.join(format!("semcon-{}.json", job.stem()));
+        let ours_path = runs_dir.join(format!("semcon-{}.json", job.stem()));
+        // DeepFool's cost is its number of steps, which the model's
+        // geometry sets: the peer runs semcon's weights (so the same
+        // computation) and checks that its margins are semcon's.
+        let weights = runs_dir.join(format!("weights-{}.safetensors", job.stem()));
         let mut cmd = Command::new(sc_bench);
         cmd.args(["speed", "--models", job.semcon_model(), "--reps", &reps])
             .args(["--only", &letter, "--out"])
-            .arg(&path);
+            .arg(&ours_path);
+        if job.letter == 'g' {
+            cmd.arg("--margin-weights").arg(&weights);
+        }
         run(
             cmd,
             &format!("sc-bench speed --only {letter} ({})", job.stem()),
         )?;
-        ours.push(read_json(&path)?);
+        ours.push(read_json(&ours_path)?);
         let Some(python) = &opts.python else {
             continue;
         };
@@ -451,6 +459,12 @@ pub fn bench(sc_bench: &Path, opts: &Options) -> Result<()> {
             .args(["--threads", "2", "--models", job.model.unwrap_or("small")])
             .args(["--reps", &reps, "--only", &letter, "--json"])
             .arg(&path);
+        if job.letter == 'g' {
+            cmd.arg("--weights")
+                .arg(&weights)
+                .arg("--compare")
+                .arg(&ours_path);
+        }
         let script = if job.by_peers() {
             "bench/peers.py"
         } else {
@@ -749,38 +763,44 @@ esac
             only: "gif".into(),
         };
         bench(&sc_bench, &opts).unwrap();
-        let calls: Vec<String> = std::fs::read_to_string(&log)
-            .unwrap()
+        let log = std::fs::read_to_string(&log).unwrap();
+        let calls: Vec<&str> = log
             .lines()
-            .map(|l| l.split(" --anchor").next().unwrap().to_string())
+            .map(|l| l.split(" --anchor").next().unwrap())
             .collect();
-        let semcon = |m: &str, l: &str| {
+        let runs = opts.out.join("runs");
+        let semcon = |m: &str, l: &str, stem: &str| {
             format!(
                 "sc-bench speed --models {m} --reps 1 --only {l} --out {}",
-                opts.out
-                    .join("runs")
-                    .join(format!(
-                        "semcon-{}.json",
-                        if l == "g" {
-                            "resnet18-g".into()
-                        } else {
-                            l.to_string()
-                        }
-                    ))
-                    .display()
+                runs.join(format!("semcon-{stem}.json")).display()
             )
         };
+        let weights = runs.join("weights-resnet18-g.safetensors");
         let peer = |script: &str| format!("python {script} {}", dir.join(script).display());
         assert_eq!(
             calls,
             [
-                semcon("resnet18", "g"),
+                format!(
+                    "{} --margin-weights {}",
+                    semcon("resnet18", "g", "resnet18-g"),
+                    weights.display()
+                ),
                 peer("peers.py"),
-                semcon("small-cnn", "i"),
+                semcon("small-cnn", "i", "i"),
                 peer("peers.py"),
-                semcon("small-cnn", "f"),
+                semcon("small-cnn", "f", "f"),
                 peer("anchor_rss.py"),
             ]
+        );
+        // g's peer runs semcon's weights and checks its margins against semcon's.
+        let g_peer = log.lines().nth(1).unwrap();
+        assert!(
+            g_peer.ends_with(&format!(
+                "--weights {} --compare {}",
+                weights.display(),
+                runs.join("semcon-resnet18-g.json").display()
+            )),
+            "{g_peer}"
         );
         let torch = read_json(&opts.out.join("torch.json")).unwrap();
         assert_eq!(torch["runs"].as_array().unwrap().len(), 3);
