@@ -156,12 +156,13 @@ impl Optimizer {
                 {
                     // Three in-place passes, the same bits as the ops below.
                     let g = g.contiguous()?;
-                    let first = self.first[i].is_none() || self.second[i].is_none();
+                    // Each moment on its own, as below: a missing one starts from g.
                     let moment = |slot: &mut Option<Tensor>, beta, square| -> Result<Tensor> {
+                        let first = slot.is_none();
                         let m = match slot.take() {
-                            Some(m) if !first && m.is_contiguous() => m,
-                            Some(m) if !first => m.contiguous()?.copy()?,
-                            _ => g.zeros_like()?,
+                            Some(m) if m.is_contiguous() => m,
+                            Some(m) => m.contiguous()?.copy()?,
+                            None => g.zeros_like()?,
                         };
                         m.inplace_op2(
                             &g,

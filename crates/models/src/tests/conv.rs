@@ -587,7 +587,7 @@ fn conv_relu_pool_gives_the_bits_of_conv_relu_then_pool() {
                     "{what} {dtype:?} stride {stride} pad {pad}"
                 );
             }
-            assert!(fused[0].iter().any(|v| *v == 0.0) && fused[0].iter().any(|v| *v > 0.0));
+            assert!(fused[0].contains(&0.0) && fused[0].iter().any(|v| *v > 0.0));
         }
         let x = uniform(&[1, 2, 5, 6], 5, dtype);
         let w = uniform(&[2, 2, 3, 3], 6, dtype);
