@@ -473,6 +473,7 @@ impl CustomOp3 for BnTrain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::tensor_values;
     use candle_core::{Device, D};
 
     /// candle's own ops: the reference.
@@ -685,17 +686,13 @@ mod tests {
                     .reshape(y.dims())
                     .unwrap();
                 let grads = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
-                let bits = |t: &Tensor| {
-                    t.to_dtype(DType::F64)
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f64>()
-                        .unwrap()
-                };
-                let mut out = vec![bits(&y), bits(rm.as_tensor()), bits(rv.as_tensor())];
+                let mut out = vec![
+                    tensor_values(&y),
+                    tensor_values(rm.as_tensor()),
+                    tensor_values(rv.as_tensor()),
+                ];
                 for v in [&xv, &gamma, &beta] {
-                    out.push(bits(grads.get(v.as_tensor()).unwrap()));
+                    out.push(tensor_values(grads.get(v.as_tensor()).unwrap()));
                 }
                 out
             };

@@ -245,18 +245,17 @@ pub(crate) fn max_pool_2x2(x: &Tensor, imp: ConvImpl) -> candle_core::Result<Ten
     x.reshape((n, c, h / 2, 2, w / 2, 2))?.max(5)?.max(3)
 }
 
-/// The output of one 2x2 window from its four values (after a ReLU): the value as the max-pool's forward takes it, and the
-/// index of the first maximum, where its backward routes the gradient.
+/// One 2x2 window's maximum and the index (0..4 in the order (0,0), (0,1),
+/// (1,0), (1,1)) of its first occurrence, as PyTorch routes the gradient
+/// of tied windows (e.g. all zero after a ReLU).
 pub(crate) fn window_max<T: WithDType>(v: [T; 4]) -> (T, u8) {
-    let m1 = if v[1] > v[0] { v[1] } else { v[0] };
-    let m2 = if v[3] > v[2] { v[3] } else { v[2] };
     let mut best = 0;
     for k in 1..4 {
         if v[k] > v[best] {
             best = k;
         }
     }
-    (if m2 > m1 { m2 } else { m1 }, best as u8)
+    (v[best], best as u8)
 }
 
 /// The gradient at the ReLU's input of one `h x w` plane of a fused
@@ -280,51 +279,44 @@ pub(crate) fn pooled_grad<T: WithDType>(z: &[T], dz: &[T], argmax: &[u8], w: usi
 #[derive(Debug, Clone, Copy)]
 struct MaxPool2x2;
 
-fn pool_fwd<T: WithDType>(x: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
+/// The 2x2 max-pool of `planes` planes of `h x w` (even sizes): the pooled
+/// values and, per window, the index of its first maximum
+/// ([`window_max`]), the one tie rule of every pool here.
+pub(crate) fn pool_planes<T: WithDType>(
+    x: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+) -> (Vec<T>, Vec<u8>) {
     let (oh, ow) = (h / 2, w / 2);
-    let mut out = vec![T::zero(); planes * oh * ow];
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
-        let xp = &x[p * h * w..(p + 1) * h * w];
-        for i in 0..oh {
-            let (r0, r1) = (
-                &xp[2 * i * w..(2 * i + 1) * w],
-                &xp[(2 * i + 1) * w..(2 * i + 2) * w],
-            );
-            for (j, v) in o[i * ow..(i + 1) * ow].iter_mut().enumerate() {
-                let (a, b) = (r0[2 * j], r0[2 * j + 1]);
-                let (c, d) = (r1[2 * j], r1[2 * j + 1]);
-                let m1 = if b > a { b } else { a };
-                let m2 = if d > c { d } else { c };
-                *v = if m2 > m1 { m2 } else { m1 };
+    let mut z = vec![T::zero(); planes * oh * ow];
+    let mut argmax = vec![0u8; planes * oh * ow];
+    z.par_chunks_mut(oh * ow)
+        .zip(argmax.par_chunks_mut(oh * ow))
+        .zip(x.par_chunks(h * w))
+        .for_each(|((zp, ap), xp)| {
+            for i in 0..oh {
+                let (r0, r1) = (&xp[2 * i * w..][..w], &xp[(2 * i + 1) * w..][..w]);
+                for j in 0..ow {
+                    let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+                    (zp[i * ow + j], ap[i * ow + j]) = window_max(v);
+                }
             }
-        }
-    });
-    out
+        });
+    (z, argmax)
 }
 
+/// The input gradient of the pool: each window's gradient on its first
+/// maximum, zero elsewhere.
 fn pool_bwd<T: WithDType>(x: &[T], dy: &[T], planes: usize, h: usize, w: usize) -> Vec<T> {
-    let (oh, ow) = (h / 2, w / 2);
+    let (_, argmax) = pool_planes(x, planes, h, w);
+    let (q, ow) = ((h / 2) * (w / 2), w / 2);
     let mut dx = vec![T::zero(); planes * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dxp)| {
-        let xp = &x[p * h * w..(p + 1) * h * w];
-        let dyp = &dy[p * oh * ow..(p + 1) * oh * ow];
-        for i in 0..oh {
-            for j in 0..ow {
-                // Window order (0,0), (0,1), (1,0), (1,1); the first maximum wins.
-                let idx = [
-                    2 * i * w + 2 * j,
-                    2 * i * w + 2 * j + 1,
-                    (2 * i + 1) * w + 2 * j,
-                    (2 * i + 1) * w + 2 * j + 1,
-                ];
-                let mut best = idx[0];
-                for &k in &idx[1..] {
-                    if xp[k] > xp[best] {
-                        best = k;
-                    }
-                }
-                dxp[best] = dyp[i * ow + j];
-            }
+        let window = p * q..(p + 1) * q;
+        for (k, (&d, &a)) in dy[window.clone()].iter().zip(&argmax[window]).enumerate() {
+            let (i, j, a) = (k / ow, k % ow, a as usize);
+            dxp[(2 * i + a / 2) * w + 2 * j + a % 2] = d;
         }
     });
     dx
@@ -338,8 +330,12 @@ impl CustomOp1 for MaxPool2x2 {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
         let out = match s.dtype() {
-            DType::F32 => f32::to_cpu_storage_owned(pool_fwd::<f32>(slice(s, l)?, n * c, h, w)),
-            DType::F64 => f64::to_cpu_storage_owned(pool_fwd::<f64>(slice(s, l)?, n * c, h, w)),
+            DType::F32 => {
+                f32::to_cpu_storage_owned(pool_planes::<f32>(slice(s, l)?, n * c, h, w).0)
+            }
+            DType::F64 => {
+                f64::to_cpu_storage_owned(pool_planes::<f64>(slice(s, l)?, n * c, h, w).0)
+            }
             dt => candle_core::bail!("sc-max-pool-2x2: f32 or f64, got {dt:?}"),
         };
         Ok((out, Shape::from((n, c, h / 2, w / 2))))

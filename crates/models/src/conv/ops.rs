@@ -5,7 +5,7 @@ use super::gemm::{forward, gradients};
 use super::geometry::{col2im_chunk, im2col_chunk, Geom};
 use super::{col2im, im2col};
 use crate::cpu::{slice, with_slice};
-use crate::layers::{pooled_grad, window_max};
+use crate::layers::{pool_planes, pooled_grad};
 use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
@@ -331,25 +331,6 @@ impl ConvReluPool {
             relu: true,
         }
     }
-}
-
-fn pool_planes<T: WithDType>(y: &[T], planes: usize, h: usize, w: usize) -> (Vec<T>, Vec<u8>) {
-    let q = (h / 2) * (w / 2);
-    let mut z = vec![T::zero(); planes * q];
-    let mut argmax = vec![0u8; planes * q];
-    z.par_chunks_mut(q)
-        .zip(argmax.par_chunks_mut(q))
-        .zip(y.par_chunks(h * w))
-        .for_each(|((zp, ap), yp)| {
-            for i in 0..h / 2 {
-                let (r0, r1) = (&yp[2 * i * w..][..w], &yp[(2 * i + 1) * w..][..w]);
-                for j in 0..w / 2 {
-                    let v = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
-                    (zp[i * (w / 2) + j], ap[i * (w / 2) + j]) = window_max(v);
-                }
-            }
-        });
-    (z, argmax)
 }
 
 impl CustomOp3 for ConvReluPool {

@@ -568,16 +568,8 @@ fn conv_relu_pool_gives_the_bits_of_conv_relu_then_pool() {
                 };
                 let wts = eighths(uniform(y.dims(), 4, dtype));
                 let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
-                let bits = |t: &Tensor| {
-                    t.to_dtype(DType::F64)
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f64>()
-                        .unwrap()
-                };
-                let mut out = vec![bits(&y)];
-                out.extend([xt, wt, bt].map(|v| bits(g.get(v).unwrap())));
+                let mut out = vec![tensor_values(&y)];
+                out.extend([xt, wt, bt].map(|v| tensor_values(g.get(v).unwrap())));
                 out
             };
             let (fused, separate) = (run(true), run(false));

@@ -119,3 +119,14 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
         .to_scalar::<f64>()
         .unwrap()
 }
+
+/// Every value of `t` as f64 (exact for f32 and f64), flattened: for
+/// comparing two computations bit for bit with `assert_eq!`.
+pub fn tensor_values(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
+}
